@@ -1,0 +1,246 @@
+"""The model's inputs, defined once for inference, training and evaluation.
+
+Audio: 40-band log-mel at 100 frames/s from 16 kHz mono, computed in a stream as samples arrive
+(``MelStream``), then sampled at ``AUDIO_PER_FRAME`` points per video frame on the video's own
+frame grid (``audio_on_grid``), so any frame rate gives the same audio-per-frame layout.
+
+Video: 40 lip-contour points per frame with head pose removed (rigid alignment on eyes, nose
+and forehead), scale-normalised and with the track's mean mouth shape subtracted
+(``lip_features``), resampled on a uniform frame grid (``track_on_grid``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import librosa
+import numpy as np
+import torch
+
+from .faces import N_LIP, RIGID
+from .media import AUDIO_SAMPLE_RATE_HZ
+
+N_MELS = 40
+WIN_SAMPLES = 400  # 25 ms window
+HOP_SAMPLES = 160  # 10 ms hop: 100 mel frames per second
+MEL_RATE_HZ = AUDIO_SAMPLE_RATE_HZ / HOP_SAMPLES
+MEL_FMIN_HZ, MEL_FMAX_HZ = 50.0, 7600.0
+LOG_FLOOR = 1e-5
+AUDIO_PER_FRAME = 4  # audio feature samples per video frame on the grid (100 Hz at 25 fps)
+LIP_DIMS = N_LIP * 2  # x and y of each lip point after pose normalisation
+LIP_SCALE = 30.0  # lip coordinates in units of face size / 30: about unit variance
+STREAM_BLOCK_S = 4.0  # MelStream computes in blocks of this many seconds
+
+_MEL_BASIS = torch.from_numpy(
+    librosa.filters.mel(
+        sr=AUDIO_SAMPLE_RATE_HZ, n_fft=WIN_SAMPLES, n_mels=N_MELS, fmin=MEL_FMIN_HZ, fmax=MEL_FMAX_HZ
+    )
+).float()
+_WINDOW = torch.hann_window(WIN_SAMPLES)
+
+
+def log_mel(samples: np.ndarray) -> np.ndarray:
+    """Log-mel frames of a stretch of audio, no padding: frame j covers samples
+    [j*HOP, j*HOP + WIN). ``samples`` (S,) float32 -> (M, N_MELS) float32."""
+    if samples.size < WIN_SAMPLES:
+        return np.zeros((0, N_MELS), dtype=np.float32)
+    spec = torch.stft(
+        torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)),
+        n_fft=WIN_SAMPLES,
+        hop_length=HOP_SAMPLES,
+        win_length=WIN_SAMPLES,
+        window=_WINDOW,
+        center=False,
+        return_complex=True,
+    )
+    power = spec.abs() ** 2  # (F, M)
+    mel = _MEL_BASIS @ power
+    return torch.log(mel + LOG_FLOOR).T.contiguous().numpy()
+
+
+@dataclass
+class LogMel:
+    """Log-mel frames; frame j is centred at ``start_s + j / MEL_RATE_HZ`` seconds.
+
+    ``values`` (M, N_MELS) float32; ``energy`` (M,) float32 RMS of the samples under each frame.
+    """
+
+    start_s: float
+    values: np.ndarray
+    energy: np.ndarray
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + len(self.values) / MEL_RATE_HZ
+
+
+class MelStream:
+    """Turns ``AudioChunk``s placed on the common clock into log-mel frames, in blocks, keeping
+    only a window's worth of samples between blocks. Gaps in the timestamps become silence;
+    overlapping samples are dropped."""
+
+    def __init__(self) -> None:
+        self._origin_s: float | None = None  # clock time of buffer sample 0 of frame 0's window
+        self._buf = np.zeros(0, dtype=np.float32)
+        self._buf_start = 0  # absolute sample index (from origin) of _buf[0]
+        self._written = 0  # absolute sample index one past the last sample received
+        self._frames: list[np.ndarray] = []
+        self._energy: list[np.ndarray] = []
+        self._next_frame = 0
+
+    def push(self, time_s: float, samples: np.ndarray) -> None:
+        if self._origin_s is None:
+            # frame 0 is centred on the first sample: pad half a window of silence before it
+            self._origin_s = time_s - (WIN_SAMPLES // 2) / AUDIO_SAMPLE_RATE_HZ
+            self._written = WIN_SAMPLES // 2
+            self._buf = np.zeros(WIN_SAMPLES // 2, dtype=np.float32)
+        at = round((time_s - self._origin_s) * AUDIO_SAMPLE_RATE_HZ)
+        if at > self._written:  # a gap: fill with silence
+            self._append(np.zeros(at - self._written, dtype=np.float32))
+        elif at < self._written:  # overlap: keep what we have
+            samples = samples[self._written - at :]
+        if samples.size:
+            self._append(samples.astype(np.float32, copy=False))
+        if self._written - self._next_frame * HOP_SAMPLES > STREAM_BLOCK_S * AUDIO_SAMPLE_RATE_HZ:
+            self._compute()
+
+    def _append(self, samples: np.ndarray) -> None:
+        self._buf = np.concatenate([self._buf, samples])
+        self._written += samples.size
+
+    def _compute(self) -> None:
+        first = self._next_frame * HOP_SAMPLES - self._buf_start
+        seg = self._buf[first:]
+        n = 0 if seg.size < WIN_SAMPLES else 1 + (seg.size - WIN_SAMPLES) // HOP_SAMPLES
+        if n == 0:
+            return
+        used = seg[: (n - 1) * HOP_SAMPLES + WIN_SAMPLES]
+        self._frames.append(log_mel(used))
+        frames = np.lib.stride_tricks.sliding_window_view(used, WIN_SAMPLES)[::HOP_SAMPLES]
+        self._energy.append(np.sqrt((frames.astype(np.float64) ** 2).mean(axis=1)).astype(np.float32))
+        self._next_frame += n
+        drop = self._next_frame * HOP_SAMPLES - self._buf_start
+        self._buf = self._buf[drop:]
+        self._buf_start += drop
+
+    def finish(self) -> LogMel:
+        """All frames so far (the tail padded with half a window of silence)."""
+        if self._origin_s is None:
+            return LogMel(0.0, np.zeros((0, N_MELS), np.float32), np.zeros(0, np.float32))
+        self._append(np.zeros(WIN_SAMPLES // 2, dtype=np.float32))
+        self._compute()
+        values = np.concatenate(self._frames) if self._frames else np.zeros((0, N_MELS), np.float32)
+        energy = np.concatenate(self._energy) if self._energy else np.zeros(0, np.float32)
+        start = self._origin_s + (WIN_SAMPLES // 2) / AUDIO_SAMPLE_RATE_HZ
+        return LogMel(start_s=start, values=values.astype(np.float32), energy=energy)
+
+
+def mel_of_samples(samples: np.ndarray, start_s: float = 0.0) -> LogMel:
+    """Log-mel of a whole array of 16 kHz mono samples (tests, training augmentation)."""
+    stream = MelStream()
+    stream.push(start_s, samples)
+    return stream.finish()
+
+
+def audio_on_grid(mel: LogMel, grid_start_s: float, fps: float, n_frames: int) -> np.ndarray:
+    """Audio features for video frames ``grid_start_s + k / fps``, k in [0, n_frames):
+    ``AUDIO_PER_FRAME`` samples per frame, centred on the frame's time span.
+
+    Returns (n_frames * AUDIO_PER_FRAME, N_MELS + 1) float32: the log-mel values, linearly
+    interpolated, and a last column that is 1 where audio exists and 0 outside it (silence
+    floor values there).
+    """
+    k = np.arange(n_frames * AUDIO_PER_FRAME, dtype=np.float64)
+    t = grid_start_s + (k + 0.5) / (AUDIO_PER_FRAME * fps) - 0.5 / fps
+    pos = (t - mel.start_s) * MEL_RATE_HZ
+    m = len(mel.values)
+    out = np.full((t.size, N_MELS + 1), np.log(LOG_FLOOR), dtype=np.float32)
+    out[:, -1] = 0.0
+    inside = (pos >= 0) & (pos <= m - 1)
+    if m >= 2 and inside.any():
+        p = pos[inside]
+        i0 = np.clip(np.floor(p).astype(np.int64), 0, m - 2)
+        w = (p - i0)[:, None].astype(np.float32)
+        out[inside, :N_MELS] = mel.values[i0] * (1 - w) + mel.values[i0 + 1] * w
+        out[inside, -1] = 1.0
+    return out
+
+
+def speech_activity(mel: LogMel, grid_start_s: float, fps: float, n_frames: int) -> np.ndarray:
+    """Per video frame: RMS level of the audio in dBFS, nearest mel frame. (n_frames,) float32."""
+    t = grid_start_s + np.arange(n_frames) / fps
+    idx = np.round((t - mel.start_s) * MEL_RATE_HZ).astype(np.int64)
+    ok = (idx >= 0) & (idx < len(mel.energy))
+    db = np.full(n_frames, -120.0, dtype=np.float32)
+    db[ok] = 20 * np.log10(mel.energy[idx[ok]] + 1e-6)
+    return db
+
+
+def _umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Similarity transform (scale, R, t) that maps ``src`` (K, 3) onto ``dst`` (K, 3)."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    cov = d.T @ s / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    sign = np.ones(3)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[-1] = -1
+    rot = u @ np.diag(sign) @ vt
+    var = (s**2).sum() / len(src)
+    scale = float((sig * sign).sum() / var) if var > 0 else 1.0
+    return scale, rot, mu_d - scale * rot @ mu_s
+
+
+def lip_features(points: np.ndarray) -> np.ndarray:
+    """Pose- and scale-normalised lip shape per frame.
+
+    ``points`` (N, P, 3) float32 in pixels, in ``faces.LANDMARKS`` order, NaN where no face.
+    Returns (N, LIP_DIMS) float32, NaN rows where no face: each frame's 3-D landmarks are
+    aligned on the track's median rigid shape (eyes, nose, forehead), and the lip points' x, y
+    in that frame, minus the track's median mouth, are expressed in units of face size.
+    """
+    n = len(points)
+    out = np.full((n, LIP_DIMS), np.nan, dtype=np.float32)
+    ok = np.isfinite(points).all(axis=(1, 2))
+    if not ok.any():
+        return out
+    rigid = points[:, N_LIP:, :].astype(np.float64)
+    lips = points[:, :N_LIP, :].astype(np.float64)
+    # reference rigid shape: per-frame centred and unit-size, then the median over the track
+    cen = rigid[ok] - rigid[ok].mean(axis=1, keepdims=True)
+    size = np.sqrt((cen**2).sum(axis=2).mean(axis=1))
+    ref = np.median(cen / size[:, None, None], axis=0)
+    aligned = np.full_like(lips, np.nan)
+    for i in np.flatnonzero(ok):
+        scale, rot, tr = _umeyama(rigid[i], ref)
+        aligned[i] = (scale * (rot @ lips[i].T)).T + tr
+    xy = aligned[:, :, :2]
+    xy = xy - np.nanmedian(xy[ok], axis=0)
+    out[ok] = (xy[ok] * LIP_SCALE).reshape(int(ok.sum()), -1)
+    assert len(RIGID) == points.shape[1] - N_LIP
+    return out
+
+
+def track_on_grid(
+    times_s: np.ndarray, values: np.ndarray, fps: float
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Resample per-frame ``values`` (N, D) at ``times_s`` onto a uniform grid at ``fps``
+    starting at the first frame: nearest frame within half a period, else invalid.
+
+    Returns (grid_start_s, grid values (G, D) with NaN rows zeroed, valid mask (G,) bool).
+    """
+    start = float(times_s[0])
+    g = int(round((times_s[-1] - start) * fps)) + 1
+    grid_t = start + np.arange(g) / fps
+    idx = np.clip(np.searchsorted(times_s, grid_t), 1, len(times_s) - 1) if len(times_s) > 1 else None
+    if idx is None:
+        nearest = np.zeros(g, dtype=np.int64)
+    else:
+        left = times_s[idx - 1]
+        right = times_s[idx]
+        nearest = np.where(np.abs(grid_t - left) <= np.abs(right - grid_t), idx - 1, idx)
+    close = np.abs(times_s[nearest] - grid_t) <= 0.5 / fps + 1e-6
+    vals = values[nearest].astype(np.float32)
+    valid = close & np.isfinite(vals).all(axis=1)
+    vals[~valid] = 0.0
+    return start, vals, valid

@@ -1,0 +1,255 @@
+"""Decoding with PyAV: video frames and audio samples on one clock, streamed.
+
+Every frame and every audio chunk carries its presentation time in seconds on the container's
+clock (stream start times, pts and edit lists as FFmpeg applies them), so an offset stored in
+the container's timestamps is measured like one baked into the samples. Nothing is written to
+disk and nothing is held beyond the current packet: memory does not grow with the video.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+from .errors import MediaError
+
+AUDIO_SAMPLE_RATE_HZ = 16000  # everything downstream works on 16 kHz mono audio
+MAX_DECODE_SIDE_PX = 960  # larger frames are scaled down while decoding: faces stay big enough
+MIN_FPS, MAX_FPS = 5.0, 120.0
+STALL_TIMEOUT_S = 30.0  # no new frame or sample for this long: the file is pathological
+
+av.logging.set_level(av.logging.PANIC)  # FFmpeg's own warnings would reach our users' stderr
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a probe of the container tells before decoding."""
+
+    path: str
+    container: str
+    duration_s: float
+    fps: float  # average frame rate of the video stream
+    width: int  # coded size, before any display rotation
+    height: int
+    video_codec: str
+    audio_codec: str
+    audio_sample_rate_hz: int
+    audio_channels: int
+
+
+@dataclass
+class VideoFrame:
+    """One decoded picture: ``rgb`` is (H, W, 3) uint8, upright; ``time_s`` on the common clock."""
+
+    time_s: float
+    rgb: np.ndarray
+
+
+@dataclass
+class AudioChunk:
+    """Mono float32 samples at ``AUDIO_SAMPLE_RATE_HZ`` whose first sample plays at ``time_s``."""
+
+    time_s: float
+    samples: np.ndarray
+
+
+@dataclass
+class DecodeStats:
+    """Counters kept while decoding, reported with the result."""
+
+    video_frames: int = 0
+    audio_samples: int = 0
+    skipped_packets: int = 0
+    first_video_time_s: float | None = None
+    last_video_time_s: float | None = None
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def _check_path(path: str | os.PathLike[str]) -> str:
+    p = Path(path)
+    if p.is_symlink() and not p.exists():
+        raise MediaError("broken symbolic link")
+    if not p.exists():
+        raise MediaError("no such file")
+    if p.is_dir():
+        raise MediaError("is a directory, not a media file")
+    if p.stat().st_size == 0:
+        raise MediaError("empty file")
+    return os.fspath(p)
+
+
+def _open(path: str) -> av.container.InputContainer:
+    try:
+        return av.open(path, mode="r", timeout=STALL_TIMEOUT_S)
+    except av.error.InvalidDataError:
+        raise MediaError("not a media file, or an unreadable one") from None
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
+        raise MediaError(f"cannot open: {_short(exc)}") from None
+
+
+def _short(exc: BaseException) -> str:
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return msg[:200]
+
+
+def probe(path: str | os.PathLike[str]) -> MediaInfo:
+    """Read the container header: streams, rates, sizes. Raises ``MediaError`` on bad input."""
+    spath = _check_path(path)
+    container = _open(spath)
+    try:
+        return _info(spath, container)
+    finally:
+        container.close()
+
+
+def _info(spath: str, container: av.container.InputContainer) -> MediaInfo:
+    if not container.streams.video:
+        raise MediaError("no video stream")
+    if not container.streams.audio:
+        raise MediaError("no audio stream")
+    v = container.streams.video[0]
+    a = container.streams.audio[0]
+    rate = v.average_rate or v.guessed_rate or v.base_rate
+    fps = float(rate) if rate else 0.0
+    if not (MIN_FPS <= fps <= MAX_FPS):
+        raise MediaError(f"unusable video frame rate ({fps:.3g} fps)")
+    duration_s = 0.0
+    if container.duration is not None:
+        duration_s = container.duration / 1_000_000
+    elif v.duration is not None and v.time_base is not None:
+        duration_s = float(v.duration * v.time_base)
+    width = v.codec_context.width or 0
+    height = v.codec_context.height or 0
+    return MediaInfo(
+        path=spath,
+        container=container.format.name,
+        duration_s=duration_s,
+        fps=fps,
+        width=width,
+        height=height,
+        video_codec=v.codec_context.name,
+        audio_codec=a.codec_context.name,
+        audio_sample_rate_hz=a.codec_context.sample_rate or 0,
+        audio_channels=a.codec_context.channels or 0,
+    )
+
+
+def _upright(frame: av.VideoFrame, max_side: int) -> np.ndarray:
+    """RGB array of the frame as it is meant to be seen: scaled down, rotation applied."""
+    w, h = frame.width, frame.height
+    scale = min(1.0, max_side / max(w, h))
+    if scale < 1.0:
+        w, h = max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2)
+        rgb = frame.reformat(width=w, height=h, format="rgb24").to_ndarray()
+    else:
+        rgb = frame.to_ndarray(format="rgb24")
+    rot = int(getattr(frame, "rotation", 0) or 0) % 360
+    # PyAV reports the display matrix angle counter-clockwise; np.rot90 turns counter-clockwise.
+    if rot in (90, 180, 270):
+        rgb = np.ascontiguousarray(np.rot90(rgb, k=rot // 90))
+    return rgb
+
+
+class MediaReader:
+    """Streams one file: ``for item in reader`` yields ``VideoFrame`` and ``AudioChunk`` objects
+    in demux order. ``info`` is known after construction, ``stats`` when iteration ends."""
+
+    def __init__(self, path: str | os.PathLike[str], max_side_px: int = MAX_DECODE_SIDE_PX):
+        self.path = _check_path(path)
+        self.max_side_px = max_side_px
+        self._container = _open(self.path)
+        try:
+            self.info = _info(self.path, self._container)
+        except Exception:
+            self._container.close()
+            raise
+        self.stats = DecodeStats()
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> MediaReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[VideoFrame | AudioChunk]:
+        container = self._container
+        vstream = container.streams.video[0]
+        astream = container.streams.audio[0]
+        vstream.thread_type = "AUTO"
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_SAMPLE_RATE_HZ)
+        next_audio_s: float | None = None
+        last_video_s: float | None = None
+        frame_period_s = 1.0 / self.info.fps
+        last_progress = time.monotonic()
+        stats = self.stats
+        try:
+            packets = container.demux(vstream, astream)
+            while True:
+                try:
+                    packet = next(packets)
+                except StopIteration:
+                    break
+                except av.error.EOFError:
+                    break
+                except (av.error.FFmpegError, OSError) as exc:
+                    if stats.video_frames == 0 and stats.audio_samples == 0:
+                        raise MediaError(f"cannot read: {_short(exc)}") from None
+                    break  # truncated tail: keep what was read
+                if time.monotonic() - last_progress > STALL_TIMEOUT_S:
+                    raise MediaError("decoding makes no progress (corrupt file?)")
+                try:
+                    frames = packet.decode()
+                except (av.error.FFmpegError, ValueError):
+                    stats.skipped_packets += 1
+                    continue
+                for frame in frames:
+                    last_progress = time.monotonic()
+                    if isinstance(frame, av.VideoFrame):
+                        t = frame.time
+                        if t is None:
+                            t = 0.0 if last_video_s is None else last_video_s + frame_period_s
+                        if last_video_s is not None and t <= last_video_s - 1e-6:
+                            continue  # out-of-order or duplicated timestamp: keep the clock monotonic
+                        last_video_s = t
+                        stats.video_frames += 1
+                        if stats.first_video_time_s is None:
+                            stats.first_video_time_s = t
+                        stats.last_video_time_s = t
+                        yield VideoFrame(time_s=float(t), rgb=_upright(frame, self.max_side_px))
+                    elif isinstance(frame, av.AudioFrame):
+                        if frame.time is not None and (
+                            next_audio_s is None or abs(frame.time - next_audio_s) > 0.02
+                        ):
+                            # a gap or a jump in the audio timestamps: trust the timestamps
+                            next_audio_s = float(frame.time)
+                        elif next_audio_s is None:
+                            next_audio_s = 0.0
+                        for out in resampler.resample(frame):
+                            samples = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                            if samples.size == 0:
+                                continue
+                            yield AudioChunk(time_s=next_audio_s, samples=samples)
+                            stats.audio_samples += samples.size
+                            next_audio_s += samples.size / AUDIO_SAMPLE_RATE_HZ
+            if next_audio_s is not None:
+                for out in resampler.resample(None):
+                    samples = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                    if samples.size:
+                        yield AudioChunk(time_s=next_audio_s, samples=samples)
+                        stats.audio_samples += samples.size
+                        next_audio_s += samples.size / AUDIO_SAMPLE_RATE_HZ
+        finally:
+            self.close()
+        if stats.video_frames == 0:
+            raise MediaError("no decodable video frames")
+        if stats.audio_samples == 0:
+            raise MediaError("no decodable audio")

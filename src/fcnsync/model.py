@@ -1,0 +1,174 @@
+"""The FCN-SyncNet network: two fully convolutional encoders (lips, audio) that emit one
+embedding per video frame, and a correlation layer that scores every frame against the audio at
+every candidate lag in one pass. Also ``load_model``, which checks the checkpoint's SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import ModelError
+from .features import AUDIO_PER_FRAME, LIP_DIMS, N_MELS
+
+DEFAULT_WEIGHTS = "fcnsync-v1.pt"
+# SHA-256 of the checkpoints shipped in weights/; load_model refuses any other content.
+SHIPPED_SHA256: dict[str, str] = {}
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild the network; stored in the checkpoint beside the weights."""
+
+    lip_dims: int = LIP_DIMS
+    audio_dims: int = N_MELS + 1  # log-mel plus an "audio present" flag
+    audio_per_frame: int = AUDIO_PER_FRAME
+    channels: int = 128
+    embed_dim: int = 64
+    visual_kernel: int = 5
+    visual_layers: int = 3
+    dropout: float = 0.1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _block(c_in: int, c_out: int, kernel: int, stride: int = 1, dilation: int = 1) -> nn.Module:
+    pad = dilation * (kernel - 1) // 2
+    return nn.Sequential(
+        nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=pad, dilation=dilation, bias=False),
+        nn.BatchNorm1d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+class VisualEncoder(nn.Module):
+    """(B, lip_dims + 1, T) lip features and a face-valid flag -> (B, embed_dim, T)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        c = cfg.channels
+        in_ch = 2 * cfg.lip_dims + 1  # positions, their frame-to-frame change, valid flag
+        layers: list[nn.Module] = [_block(in_ch, c, cfg.visual_kernel)]
+        for i in range(cfg.visual_layers - 1):
+            layers.append(_block(c, c, 3, dilation=2 ** min(i, 2)))
+        self.body = nn.Sequential(*layers, nn.Dropout(cfg.dropout))
+        self.head = nn.Conv1d(c, cfg.embed_dim, 1)
+
+    def forward(self, lips: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        delta = torch.diff(lips, dim=2, prepend=lips[:, :, :1])
+        v = valid.unsqueeze(1)
+        x = torch.cat([lips * v, delta * v * F.pad(v[:, :, :-1], (1, 0)), v], dim=1)
+        return self.head(self.body(x))
+
+
+class AudioEncoder(nn.Module):
+    """(B, audio_dims, AUDIO_PER_FRAME * T) -> (B, embed_dim, T)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        c = cfg.channels
+        if cfg.audio_per_frame != 4:
+            raise ModelError("the audio encoder is built for 4 audio samples per video frame")
+        self.body = nn.Sequential(
+            _block(cfg.audio_dims, c, 5),
+            _block(c, c, 5, stride=2),
+            _block(c, c, 5, stride=2),
+            _block(c, c, 3, dilation=2),
+            nn.Dropout(cfg.dropout),
+        )
+        self.head = nn.Conv1d(c, cfg.embed_dim, 1)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(audio))
+
+
+class FCNSyncNet(nn.Module):
+    """Scores lags between lip motion and audio for every video frame in one pass."""
+
+    def __init__(self, cfg: ModelConfig | None = None):
+        super().__init__()
+        self.cfg = cfg or ModelConfig()
+        self.visual = VisualEncoder(self.cfg)
+        self.audio = AudioEncoder(self.cfg)
+        self.log_scale = nn.Parameter(torch.tensor(2.3))  # logit scale for cosine scores
+
+    @property
+    def device(self) -> torch.device:
+        return self.log_scale.device
+
+    def lag_scores(
+        self, lips: torch.Tensor, valid: torch.Tensor, audio: torch.Tensor, max_lag: int
+    ) -> torch.Tensor:
+        """Cosine similarity of every video frame with the audio at every lag.
+
+        ``lips`` (B, lip_dims, T), ``valid`` (B, T) float 0/1, ``audio`` (B, audio_dims,
+        4 * (T + 2 * max_lag)) covering video frames -max_lag .. T + max_lag.
+        Returns (B, 2 * max_lag + 1, T): entry [b, max_lag + l, t] compares video frame t with
+        the audio of frame t + l, so a peak at lag l means the audio is l frames late.
+        """
+        t = lips.shape[2]
+        v = F.normalize(self.visual(lips, valid), dim=1)  # (B, D, T)
+        a = F.normalize(self.audio(audio), dim=1)  # (B, D, T + 2L)
+        windows = a.unfold(2, t, 1)  # (B, D, 2L + 1, T)
+        return torch.einsum("bdt,bdlt->blt", v, windows)
+
+    def forward(
+        self, lips: torch.Tensor, valid: torch.Tensor, audio: torch.Tensor, max_lag: int
+    ) -> torch.Tensor:
+        return self.lag_scores(lips, valid, audio, max_lag)
+
+
+def checkpoint_dict(model: FCNSyncNet, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a checkpoint file holds: the config that rebuilds the model, weights and metadata."""
+    return {"config": asdict(model.cfg), "state_dict": model.state_dict(), "meta": meta or {}}
+
+
+def sha256_of(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def shipped_weights_path(name: str = DEFAULT_WEIGHTS) -> Path:
+    """Where the package's own checkpoint is installed."""
+    return Path(str(resources.files("fcnsync.weights").joinpath(name)))
+
+
+def load_model(
+    path: str | os.PathLike[str] | None = None, device: str | torch.device | None = None
+) -> FCNSyncNet:
+    """Load a checkpoint (default: the shipped weights, checked against their SHA-256) and
+    return the network in eval mode on ``device`` (default: CUDA when present, else CPU)."""
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if path is None:
+        ckpt_path = shipped_weights_path()
+        if not ckpt_path.exists():
+            raise ModelError(
+                f"the shipped weights {DEFAULT_WEIGHTS} are not installed: reinstall fcnsync"
+            )
+        expected = SHIPPED_SHA256.get(ckpt_path.name)
+        if expected is not None and sha256_of(ckpt_path) != expected:
+            raise ModelError(
+                f"{ckpt_path} does not match its SHA-256: the file is damaged, reinstall fcnsync"
+            )
+    else:
+        ckpt_path = Path(path)
+        if not ckpt_path.is_file():
+            raise ModelError(f"no checkpoint at {ckpt_path}")
+    try:
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        model = FCNSyncNet(ModelConfig(**ckpt["config"]))
+        model.load_state_dict(ckpt["state_dict"])
+    except (KeyError, TypeError, RuntimeError, EOFError, OSError) as exc:
+        raise ModelError(f"{ckpt_path} is not a valid fcnsync checkpoint ({exc})") from None
+    model.meta = ckpt.get("meta", {})  # type: ignore[assignment]
+    return model.to(device).eval()

@@ -1,0 +1,79 @@
+"""Lag scores -> an offset and the evidence for it. Pure array code, no I/O.
+
+Sign convention, everywhere: a positive offset means the audio leads the video (it comes
+early). The network's lag l means "video frame t matches the audio of frame t + l", so a peak
+at lag l is an offset of -l frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SPEECH_DB = -45.0  # frames whose audio is quieter than this carry no lip-sync evidence
+SIDE_PEAK_EXCLUSION = 2  # lags within this many frames of the peak are not a rival peak
+
+
+@dataclass
+class Estimate:
+    """What one track's lag scores say.
+
+    ``offset_frames`` (sub-frame, positive: audio leads), ``curve`` (2L+1,) the weighted mean
+    score per lag from -L to +L, ``peak``/``second`` the best score and the best score away from
+    the peak, ``margin`` their difference, ``frames_used`` the number of frames that counted.
+    """
+
+    offset_frames: float
+    lag_frames: int
+    curve: np.ndarray
+    peak: float
+    second: float
+    margin: float
+    softmax_peak: float
+    frames_used: int
+    max_lag: int
+
+
+def frame_weights(face_valid: np.ndarray, level_db: np.ndarray) -> np.ndarray:
+    """Weight of each video frame's evidence: a visible face and audible sound. (T,) float32."""
+    speech = np.clip((level_db - SPEECH_DB) / 10.0, 0.0, 1.0)
+    return (face_valid.astype(np.float32) * speech).astype(np.float32)
+
+
+def lag_curve(scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted mean over frames of the (2L+1, T) lag scores -> (2L+1,) curve."""
+    total = float(weights.sum())
+    if total <= 0:
+        return np.zeros(scores.shape[0], dtype=np.float32)
+    return (scores @ weights / total).astype(np.float32)
+
+
+def estimate(curve: np.ndarray, frames_used: int, logit_scale: float) -> Estimate:
+    """Offset at the curve's peak with parabolic sub-frame refinement, plus peak evidence."""
+    max_lag = (len(curve) - 1) // 2
+    i = int(np.argmax(curve))
+    frac = 0.0
+    if 0 < i < len(curve) - 1:
+        y0, y1, y2 = float(curve[i - 1]), float(curve[i]), float(curve[i + 1])
+        denom = y0 - 2 * y1 + y2
+        if denom < 0:
+            frac = float(np.clip(0.5 * (y0 - y2) / denom, -0.5, 0.5))
+    lag = i - max_lag
+    away = np.abs(np.arange(len(curve)) - i) > SIDE_PEAK_EXCLUSION
+    second = float(curve[away].max()) if away.any() else float(curve.min())
+    z = curve * logit_scale
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    soft = float(p[max(0, i - 1) : i + 2].sum())
+    return Estimate(
+        offset_frames=-(lag + frac),
+        lag_frames=lag,
+        curve=curve,
+        peak=float(curve[i]),
+        second=second,
+        margin=float(curve[i]) - second,
+        softmax_peak=soft,
+        frames_used=frames_used,
+        max_lag=max_lag,
+    )

@@ -1,0 +1,325 @@
+"""Training the FCN-SyncNet from a folder of talking-face clips assumed to be in sync.
+
+Self-supervised: each example is a window of lip features and the audio around it, moved by a
+random lag in [-max_lag, max_lag]; the network must pick that lag out of all 2 * max_lag + 1
+(the same clip at other lags are the negatives). Augmentation aims at speakers and recordings
+the training set lacks: lip jitter, scale and rotation, audio gain, noise and masked bands.
+Seeded and resumable: a checkpoint is written every ``save_every`` steps.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .features import (
+    AUDIO_PER_FRAME,
+    LOG_FLOOR,
+    MEL_RATE_HZ,
+    LogMel,
+    audio_on_grid,
+    lip_features,
+    speech_activity,
+    track_on_grid,
+)
+from .inference import Sequence, audio_pad_frames
+from .model import FCNSyncNet, ModelConfig, checkpoint_dict
+
+MIN_TRACK_FRAMES = 20
+MIN_FOUND_FRACTION = 0.5
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one training run (stored in the checkpoint's metadata)."""
+
+    steps: int = 6000
+    batch_size: int = 48
+    window_frames: tuple[int, ...] = (12, 25, 50)
+    max_lag: int = 15
+    lr: float = 2e-3
+    weight_decay: float = 1e-2
+    frame_loss_weight: float = 0.3
+    person_balance: float = 0.35  # sample a person with probability ~ clips ** this
+    seed: int = 0
+    save_every: int = 250
+    threads: int = 2
+    model: dict = field(default_factory=dict)
+
+
+@dataclass
+class CachedTrack:
+    """One face track of a cached clip on its frame grid, with padded audio: a ``Sequence``
+    plus where it came from."""
+
+    name: str
+    person: str
+    fps: float
+    seq: Sequence
+    level_db: np.ndarray  # (T,) audio level per video frame
+    grid_start_s: float
+    found_fraction: float
+    track_index: int
+
+
+def load_cached(path: str | os.PathLike[str], pad: int, all_tracks: bool = False) -> list[CachedTrack]:
+    """Tracks of one cached clip (``pipeline.save_extracted``) as model inputs: the longest
+    usable track, or every usable track with ``all_tracks``."""
+    z = np.load(path)
+    fps = float(z["fps"])
+    mel = LogMel(float(z["mel_start_s"]), z["mel"], z["energy"])
+    out = []
+    for i in range(int(z["n_tracks"])):
+        times, points = z[f"t{i}_times"], z[f"t{i}_points"]
+        if len(times) < MIN_TRACK_FRAMES:
+            continue
+        found = float(np.isfinite(points[:, 0, 0]).mean())
+        if found < MIN_FOUND_FRACTION:
+            continue
+        start, lips, valid = track_on_grid(times, lip_features(points), fps)
+        n = len(lips)
+        audio = audio_on_grid(mel, start - pad / fps, fps, n + 2 * pad)
+        out.append(
+            CachedTrack(
+                name=Path(path).name.split(".")[0],
+                person="",
+                fps=fps,
+                seq=Sequence(lips=lips, valid=valid, audio=audio, pad=pad),
+                level_db=speech_activity(mel, start, fps, n),
+                grid_start_s=start,
+                found_fraction=found,
+                track_index=i,
+            )
+        )
+    if not all_tracks and out:
+        out = [max(out, key=lambda c: int(c.seq.valid.sum()))]
+    return out
+
+
+def _augment_lips(lips: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """(B, W, LIP_DIMS): random scale, rotation, per-point jitter and temporal noise."""
+    b, w, d = lips.shape
+    pts = lips.view(b, w, d // 2, 2)
+    scale = torch.exp(torch.empty(b, 1, 1, 1).uniform_(-0.3, 0.3, generator=gen))
+    ang = torch.empty(b).uniform_(-0.2, 0.2, generator=gen)
+    rot = torch.stack(
+        [torch.stack([ang.cos(), -ang.sin()], -1), torch.stack([ang.sin(), ang.cos()], -1)], -2
+    )  # (B, 2, 2)
+    pts = torch.einsum("bwpi,bji->bwpj", pts * scale, rot)
+    sigma = torch.empty(b, 1, 1, 1).uniform_(0.0, 0.25, generator=gen)
+    pts = pts + sigma * torch.randn(pts.shape, generator=gen)
+    return pts.reshape(b, w, d)
+
+
+def _augment_audio(audio: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """(B, S, N_MELS + 1) log-mel with flag: gain, additive noise at random SNR, band masks."""
+    b, s, d = audio.shape
+    mel = audio[:, :, :-1]
+    flag = audio[:, :, -1:]
+    gain = torch.empty(b, 1, 1).uniform_(-2.3, 2.3, generator=gen)  # about +-10 dB in power
+    mel = mel + gain * flag
+    # noise: a random spectral tilt at a level relative to the window's mean power
+    level = mel.logsumexp(dim=(1, 2), keepdim=True) - math.log(s * (d - 1))
+    snr = torch.empty(b, 1, 1).uniform_(0.0, 35.0, generator=gen) * math.log(10) / 10
+    tilt = torch.linspace(0, 1, d - 1).view(1, 1, -1) * torch.empty(b, 1, 1).uniform_(
+        -2.0, 2.0, generator=gen
+    )
+    noise = level - snr + tilt + 0.5 * torch.randn((b, s, d - 1), generator=gen)
+    use_noise = (torch.rand(b, 1, 1, generator=gen) < 0.6).float()
+    mel = torch.where(use_noise > 0, torch.logaddexp(mel, noise), mel)
+    mel = mel.clamp(min=math.log(LOG_FLOOR))
+    for _ in range(2):  # frequency masks
+        width = int(torch.randint(0, 7, (1,), generator=gen))
+        start = int(torch.randint(0, d - 1 - width + 1, (1,), generator=gen))
+        if width:
+            mel[:, :, start : start + width] = mel.mean(dim=(1, 2), keepdim=True)
+    return torch.cat([mel, flag], dim=-1)
+
+
+class Sampler:
+    """Draws training windows: a person (balanced), a clip of theirs, a window, a lag."""
+
+    def __init__(self, tracks: list[CachedTrack], cfg: TrainConfig):
+        self.tracks = tracks
+        self.cfg = cfg
+        by_person: dict[str, list[int]] = {}
+        for i, tr in enumerate(tracks):
+            by_person.setdefault(tr.person, []).append(i)
+        self.persons = sorted(by_person)
+        self.by_person = by_person
+        w = np.array([len(by_person[p]) ** cfg.person_balance for p in self.persons])
+        self.person_p = w / w.sum()
+        self.rng = np.random.default_rng(cfg.seed)
+
+    def batch(self, window: int) -> tuple[torch.Tensor, ...]:
+        cfg = self.cfg
+        big_l = cfg.max_lag
+        b = cfg.batch_size
+        lips = np.zeros((b, window, self.tracks[0].seq.lips.shape[1]), np.float32)
+        valid = np.zeros((b, window), np.float32)
+        audio = np.zeros((b, AUDIO_PER_FRAME * (window + 2 * big_l), self.tracks[0].seq.audio.shape[1]), np.float32)
+        target = np.zeros(b, np.int64)
+        for k in range(b):
+            for _ in range(20):
+                person = self.persons[self.rng.choice(len(self.persons), p=self.person_p)]
+                tr = self.tracks[self.rng.choice(self.by_person[person])]
+                n = len(tr.seq.lips)
+                if n < window:
+                    continue
+                t0 = int(self.rng.integers(0, n - window + 1))
+                if tr.seq.valid[t0 : t0 + window].mean() >= 0.7:
+                    break
+            lag = int(self.rng.integers(-big_l, big_l + 1))
+            lips[k] = tr.seq.lips[t0 : t0 + window]
+            valid[k] = tr.seq.valid[t0 : t0 + window]
+            # the network must find lag "lag": feed the audio of frames t - lag at position t
+            a0 = (t0 - big_l - lag + tr.seq.pad) * AUDIO_PER_FRAME
+            audio[k] = tr.seq.audio[a0 : a0 + audio.shape[1]]
+            target[k] = lag + big_l
+        return (
+            torch.from_numpy(lips),
+            torch.from_numpy(valid),
+            torch.from_numpy(audio),
+            torch.from_numpy(target),
+        )
+
+
+def loss_fn(
+    model: FCNSyncNet, lips: torch.Tensor, valid: torch.Tensor, audio: torch.Tensor,
+    target: torch.Tensor, max_lag: int, frame_weight: float,
+) -> tuple[torch.Tensor, float]:
+    """Cross-entropy over lags of the window's mean score, plus of each frame's score."""
+    scores = model.lag_scores(lips.transpose(1, 2), valid, audio.transpose(1, 2), max_lag)
+    scale = model.log_scale.exp()
+    w = valid / valid.sum(dim=1, keepdim=True).clamp(min=1)
+    window_logits = (scores * w.unsqueeze(1)).sum(dim=2) * scale
+    loss = F.cross_entropy(window_logits, target)
+    frame_logits = (scores * scale).permute(0, 2, 1)  # (B, T, 2L+1)
+    frame_loss = F.cross_entropy(
+        frame_logits.reshape(-1, frame_logits.shape[-1]),
+        target.repeat_interleave(scores.shape[2]),
+        reduction="none",
+    )
+    frame_loss = (frame_loss * valid.reshape(-1)).sum() / valid.sum().clamp(min=1)
+    acc = float((window_logits.argmax(1) - target).abs().le(1).float().mean())
+    return loss + frame_weight * frame_loss, acc
+
+
+def train(
+    tracks: list[CachedTrack],
+    out_dir: str | os.PathLike[str],
+    cfg: TrainConfig,
+    validate=None,  # callable(model) -> dict of figures, run at each save
+) -> Path:
+    """Train (or resume) in ``out_dir``; returns the path of the last checkpoint."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    model = FCNSyncNet(ModelConfig(**cfg.model))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05
+    )
+    sampler = Sampler(tracks, cfg)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    step = 0
+    state_path = out / "state.pt"
+    log_path = out / "log.jsonl"
+    if state_path.exists():
+        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        gen.set_state(state["gen"])
+        sampler.rng.bit_generator.state = state["rng"]
+        step = state["step"]
+        print(f"resumed at step {step}", file=sys.stderr)
+    t_start = time.time()
+    losses: list[float] = []
+    accs: list[float] = []
+    model.train()
+    while step < cfg.steps:
+        window = cfg.window_frames[step % len(cfg.window_frames)]
+        lips, valid, audio, target = sampler.batch(window)
+        lips = _augment_lips(lips, gen)
+        audio = _augment_audio(audio, gen)
+        loss, acc = loss_fn(model, lips, valid, audio, target, cfg.max_lag, cfg.frame_loss_weight)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        step += 1
+        losses.append(float(loss.detach()))
+        accs.append(acc)
+        if step % cfg.save_every == 0 or step == cfg.steps:
+            record = {
+                "step": step,
+                "loss": float(np.mean(losses)),
+                "train_acc": float(np.mean(accs)),
+                "elapsed_s": time.time() - t_start,
+            }
+            losses, accs = [], []
+            if validate is not None:
+                model.eval()
+                record.update(validate(model))
+                model.train()
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "opt": opt.state_dict(),
+                    "sched": sched.state_dict(),
+                    "gen": gen.get_state(),
+                    "rng": sampler.rng.bit_generator.state,
+                    "step": step,
+                },
+                state_path.with_suffix(".tmp"),
+            )
+            os.replace(state_path.with_suffix(".tmp"), state_path)
+            meta = {"train": {k: v for k, v in cfg.__dict__.items()}, "step": step}
+            meta["train"]["window_frames"] = list(cfg.window_frames)
+            ckpt = checkpoint_dict(model, meta)
+            torch.save(ckpt, out / f"step{step:06d}.pt")
+            with open(log_path, "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+            print(json.dumps(record), file=sys.stderr, flush=True)
+    return out / f"step{step:06d}.pt"
+
+
+def person_counts(tracks: list[CachedTrack]) -> Counter[str]:
+    return Counter(t.person for t in tracks)
+
+
+__all__ = ["TrainConfig", "CachedTrack", "load_cached", "train", "audio_pad_frames", "MEL_RATE_HZ"]
+
+
+def prepare_tracks(
+    data_dir: str | os.PathLike[str], cache_dir: str | os.PathLike[str], pad: int,
+    kinds: tuple[str, ...] = ("real",), all_tracks: bool = False,
+) -> list[CachedTrack]:
+    """Cache (once) and load the clips of ``data_dir`` whose manifest kind is in ``kinds``."""
+    from .cache import build_cache, cache_path, read_clips  # noqa: PLC0415
+
+    clips = [c for c in read_clips(data_dir) if c.kind in kinds]
+    build_cache(clips, cache_dir)
+    tracks: list[CachedTrack] = []
+    for clip in clips:
+        cp = cache_path(Path(cache_dir), clip.path)
+        if not cp.exists():
+            continue
+        for tr in load_cached(cp, pad, all_tracks=all_tracks):
+            tr.person = clip.person
+            tr.name = clip.path.name
+            tracks.append(tr)
+    return tracks

@@ -1,0 +1,1 @@
+"""The shipped FCN-SyncNet checkpoint and its calibration (package data)."""
