@@ -66,7 +66,7 @@ def model_trials(
     """``clips``: dicts with name, group, truth (inherent offset, frames), seq (a Sequence with
     pad >= max_lag + 16 + max |offset|), mel, grid_start_s, fps, level_db."""
     trials = []
-    scale = float(model.log_scale.exp())
+    scale = float(model.log_scale.detach().exp())
     for clip in clips:
         seqs, inj = [], []
         for d in offsets:

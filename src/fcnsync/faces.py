@@ -61,6 +61,30 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
+_NATIVE_STDERR_SILENCED = False
+
+
+def silence_native_stderr() -> None:
+    """Send what native code writes on fd 2 (the landmark library's log threads print at any
+    time) to /dev/null for the rest of the process, while Python's ``sys.stderr`` keeps
+    writing to the real stderr. Idempotent."""
+    global _NATIVE_STDERR_SILENCED
+    if _NATIVE_STDERR_SILENCED:
+        return
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # stderr is not a file (captured): nothing native can reach it anyway
+    sys.stderr.flush()
+    real = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+    sys.stderr = os.fdopen(real, "w", buffering=1, encoding=sys.stderr.encoding,
+                           errors="backslashreplace")
+    _NATIVE_STDERR_SILENCED = True
+
+
 def _mp():  # type: ignore[no-untyped-def]
     with _quiet_stderr():
         import mediapipe as mp  # noqa: PLC0415 - heavy import, kept out of module import time

@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .calibration import MIN_FACE_FRACTION, MIN_SPEECH_FRAMES, Calibration, load_calibration
+from .errors import FcnsyncError
 from .faces import FaceTracker, Track
-from .features import LogMel, MelStream
+from .features import (
+    LogMel,
+    MelStream,
+    audio_on_grid,
+    lip_features,
+    speech_activity,
+    track_on_grid,
+)
+from .inference import Sequence, audio_pad_frames, score_sequences
 from .media import MediaInfo, MediaReader, VideoFrame
+from .model import FCNSyncNet, load_model
+from .sync import Estimate, estimate, frame_weights, lag_curve
+
+DEFAULT_MAX_LAG = 15  # frames searched each way (+-600 ms at 25 fps)
+MIN_TRACK_FRAMES = 10  # shorter face tracks are not scored
+SERIES_STEP_S = 1.0  # the evidence-over-time series has one point per this many seconds
 
 
 @dataclass
@@ -86,3 +102,195 @@ def save_extracted(ex: Extracted, path: str | os.PathLike[str]) -> None:
         arrays[f"t{i}_points"] = points
         arrays[f"t{i}_boxes"] = boxes
     np.savez_compressed(path, **arrays)
+
+
+@dataclass
+class TrackResult:
+    """One face track's measurement. Times in seconds on the media clock, ``box`` the median
+    face box (x0, y0, x1, y1) in pixels of the decoded frame."""
+
+    track_id: int
+    start_s: float
+    end_s: float
+    frames: int
+    face_fraction: float
+    speech_frames: int
+    box: list[float]
+    offset_frames: float | None
+    offset_ms: float | None
+    confidence: float | None
+    status: str
+    reason: str | None
+    lag_curve: list[float] | None = None
+    series: list[dict[str, float]] | None = None
+
+
+@dataclass
+class Result:
+    """The record of one input file; ``to_dict`` is the JSON object the writers print.
+
+    ``offset_ms`` positive: the audio leads the video (delay the audio by that much to fix).
+    """
+
+    path: str
+    status: str  # "ok" | "undetermined" | "error"
+    error: str | None = None
+    reason: str | None = None
+    offset_ms: float | None = None
+    offset_frames: float | None = None
+    fps: float | None = None
+    confidence: float | None = None
+    verdict: str = ""
+    tracks: list[TrackResult] = field(default_factory=list)
+    duration_s: float | None = None
+    elapsed_s: float | None = None
+    max_lag_frames: int = DEFAULT_MAX_LAG
+
+    def to_dict(self, evidence: bool = False) -> dict[str, object]:
+        """Plain JSON-able dict; ``evidence`` keeps each track's lag curve and series."""
+        d = asdict(self)
+        if not evidence:
+            for tr in d["tracks"]:
+                tr.pop("lag_curve", None)
+                tr.pop("series", None)
+        return d
+
+
+def verdict_text(offset_ms: float, offset_frames: float) -> str:
+    """A sentence for people: "audio leads video by 120 ms (3.0 frames)"."""
+    if abs(offset_frames) < 0.5:
+        return f"audio and video in sync (offset {offset_ms:+.0f} ms, {offset_frames:+.1f} frames)"
+    side = "leads" if offset_ms > 0 else "lags"
+    return f"audio {side} video by {abs(offset_ms):.0f} ms ({abs(offset_frames):.1f} frames)"
+
+
+def error_result(path: str, message: str, elapsed_s: float | None = None) -> Result:
+    return Result(path=path, status="error", error=message, verdict=f"error: {message}",
+                  elapsed_s=elapsed_s)
+
+
+def _series(scores, weights, fps: float, start_s: float, cal: Calibration, scale: float):  # type: ignore[no-untyped-def]
+    step = max(1, round(SERIES_STEP_S * fps))
+    out = []
+    for t0 in range(0, scores.shape[1], step):
+        w = weights[t0 : t0 + step]
+        used = int((w > 0.5).sum())
+        if used < max(3, step // 4):
+            out.append({"t_s": round(start_s + t0 / fps, 3), "offset_frames": None, "confidence": 0.0})
+            continue
+        est = estimate(lag_curve(scores[:, t0 : t0 + step], w), used, scale)
+        out.append({
+            "t_s": round(start_s + t0 / fps, 3),
+            "offset_frames": round(est.offset_frames - cal.bias_frames, 2),
+            "confidence": round(cal.probability(est), 3),
+        })
+    return out
+
+
+def measure(
+    ex: Extracted,
+    model: FCNSyncNet,
+    calibration: Calibration,
+    max_lag: int = DEFAULT_MAX_LAG,
+    batch_size: int = 16,
+) -> tuple[list[TrackResult], list[Estimate | None]]:
+    """Score every face track of an ``Extracted`` file and turn the scores into results."""
+    fps = ex.info.fps
+    pad = audio_pad_frames(max_lag)
+    usable: list[tuple[Track, float, Sequence, object]] = []
+    results: list[TrackResult] = []
+    estimates: list[Estimate | None] = []
+    for tr in ex.tracks:
+        times, points, boxes = tr.arrays()
+        if len(times) < MIN_TRACK_FRAMES or tr.found_fraction < MIN_FACE_FRACTION:
+            continue
+        start, lips, valid = track_on_grid(times, lip_features(points), fps)
+        audio = audio_on_grid(ex.mel, start - pad / fps, fps, len(lips) + 2 * pad)
+        usable.append((tr, start, Sequence(lips, valid, audio, pad), np.median(boxes, axis=0)))
+    scores = score_sequences(model, [u[2] for u in usable], max_lag, batch_size=batch_size)
+    scale = float(model.log_scale.detach().exp())
+    for (tr, start, seq, box), sc in zip(usable, scores, strict=True):
+        level = speech_activity(ex.mel, start, fps, len(seq.lips))
+        w = frame_weights(seq.valid, level)
+        speech_frames = int((w > 0.5).sum())
+        base = dict(
+            track_id=tr.track_id,
+            start_s=round(start, 3),
+            end_s=round(start + len(seq.lips) / fps, 3),
+            frames=len(seq.lips),
+            face_fraction=round(float(seq.valid.mean()), 3),
+            speech_frames=speech_frames,
+            box=[round(float(x), 1) for x in box],  # type: ignore[union-attr]
+        )
+        if speech_frames < MIN_SPEECH_FRAMES:
+            results.append(TrackResult(**base, offset_frames=None, offset_ms=None, confidence=None,
+                                       status="undetermined", reason="no speech"))
+            estimates.append(None)
+            continue
+        est = estimate(lag_curve(sc, w), speech_frames, scale)
+        conf = calibration.probability(est)
+        off = est.offset_frames - calibration.bias_frames
+        results.append(TrackResult(
+            **base,
+            offset_frames=round(off, 2),
+            offset_ms=round(off / fps * 1000, 1),
+            confidence=round(conf, 4),
+            status="ok" if conf >= calibration.threshold else "undetermined",
+            reason=None if conf >= calibration.threshold else "ambiguous lip-sync evidence",
+            lag_curve=[round(float(x), 4) for x in est.curve],
+            series=_series(sc, w, fps, start, calibration, scale),
+        ))
+        estimates.append(est)
+    return results, estimates
+
+
+def detect(
+    path: str | os.PathLike[str],
+    model: FCNSyncNet | None = None,
+    calibration: Calibration | None = None,
+    max_lag: int = DEFAULT_MAX_LAG,
+    batch_size: int = 16,
+) -> Result:
+    """Measure the lip-sync offset of one file. Never raises for bad media: the ``Result`` has
+    ``status`` "error" and a one-line ``error`` instead."""
+    model = model if model is not None else load_model()
+    calibration = calibration if calibration is not None else load_calibration()
+    t0 = time.perf_counter()
+    spath = os.fspath(path)
+    try:
+        ex = extract(spath)
+        tracks, _ = measure(ex, model, calibration, max_lag, batch_size)
+    except FcnsyncError as exc:
+        return error_result(spath, str(exc), round(time.perf_counter() - t0, 3))
+    return summarise_tracks(spath, ex, tracks, max_lag, time.perf_counter() - t0)
+
+
+def summarise_tracks(
+    path: str, ex: Extracted, tracks: list[TrackResult], max_lag: int, elapsed_s: float
+) -> Result:
+    """The file's record: the headline is the track with the strongest sync evidence."""
+    fps = ex.info.fps
+    duration = max(ex.info.duration_s, ex.video_end_s - ex.video_start_s + 1 / fps)
+    res = Result(path=path, status="undetermined", fps=round(fps, 3), tracks=tracks,
+                 duration_s=round(duration, 3), elapsed_s=round(elapsed_s, 3),
+                 max_lag_frames=max_lag)
+    scored = [t for t in tracks if t.confidence is not None]
+    if not tracks:
+        res.reason = "no face found"
+    elif ex.video_frames < 2 * max_lag:
+        res.reason = f"clip too short for the searched range (+-{max_lag} frames)"
+    elif not scored:
+        res.reason = tracks[0].reason or "no speech"
+    else:
+        best = max(scored, key=lambda t: (t.confidence or 0.0, t.speech_frames))
+        res.confidence = best.confidence
+        res.status = best.status
+        res.reason = best.reason
+        if best.status == "ok":  # an undetermined answer gives no number to act on
+            res.offset_frames = best.offset_frames
+            res.offset_ms = best.offset_ms
+    if res.status == "ok" and res.offset_ms is not None and res.offset_frames is not None:
+        res.verdict = verdict_text(res.offset_ms, res.offset_frames)
+    else:
+        res.verdict = f"undetermined: {res.reason}"
+    return res
