@@ -28,7 +28,8 @@ RIGID = [33, 133, 362, 263, 168, 6, 197, 1, 10, 151, 234, 454, 127, 356, 50, 280
 LANDMARKS = LIP_OUTER + LIP_INNER + RIGID  # the points a Track keeps, in this order
 N_LIP = len(LIP_OUTER) + len(LIP_INNER)
 EYE_OUTER = (LANDMARKS.index(33), LANDMARKS.index(263))  # indices into a Track's points
-UPPER_INNER, LOWER_INNER, CHIN_REF = LANDMARKS.index(13), LANDMARKS.index(14), LANDMARKS.index(10)
+UPPER_INNER, LOWER_INNER = LANDMARKS.index(13), LANDMARKS.index(14)
+FACE_TOP, NOSE_TIP = LANDMARKS.index(10), LANDMARKS.index(1)  # their distance: a face size
 
 DETECT_EVERY = 5  # run the face detector every this many frames (tracks carry in between)
 DETECT_SIDE_PX = 640  # the detector sees the frame scaled to this longest side

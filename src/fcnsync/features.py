@@ -17,7 +17,7 @@ import librosa
 import numpy as np
 import torch
 
-from .faces import N_LIP, RIGID
+from .faces import FACE_TOP, LOWER_INNER, N_LIP, NOSE_TIP, RIGID, UPPER_INNER
 from .media import AUDIO_SAMPLE_RATE_HZ
 
 N_MELS = 40
@@ -28,7 +28,8 @@ MEL_FMIN_HZ, MEL_FMAX_HZ = 50.0, 7600.0
 LOG_FLOOR = 1e-5
 AUDIO_PER_FRAME = 4  # audio feature samples per video frame on the grid (100 Hz at 25 fps)
 LIP_DIMS = N_LIP * 2  # x and y of each lip point after pose normalisation
-LIP_SCALE = 30.0  # lip coordinates in units of face size / 30: about unit variance
+MIN_LIP_SPREAD = 0.005  # face-size units: a still mouth is not blown up to unit motion
+MEL_OFFSET = 5.0  # added after mean normalisation so that silence stays below sound
 STREAM_BLOCK_S = 4.0  # MelStream computes in blocks of this many seconds
 
 _MEL_BASIS = torch.from_numpy(
@@ -135,6 +136,17 @@ class MelStream:
         return LogMel(start_s=start, values=values.astype(np.float32), energy=energy)
 
 
+def normalise_mel(mel: LogMel) -> LogMel:
+    """Per-band mean normalisation over the file's audible frames (cepstral mean
+    normalisation's log-mel cousin): removes the microphone's and the room's colouring."""
+    if len(mel.values) == 0:
+        return mel
+    level = 20 * np.log10(mel.energy + 1e-6)
+    audible = level > level.max() - 50.0
+    ref = mel.values[audible].mean(axis=0) if audible.any() else mel.values.mean(axis=0)
+    return LogMel(mel.start_s, (mel.values - ref + MEL_OFFSET).astype(np.float32), mel.energy)
+
+
 def mel_of_samples(samples: np.ndarray, start_s: float = 0.0) -> LogMel:
     """Log-mel of a whole array of 16 kHz mono samples (tests, training augmentation)."""
     stream = MelStream()
@@ -154,7 +166,8 @@ def audio_on_grid(mel: LogMel, grid_start_s: float, fps: float, n_frames: int) -
     t = grid_start_s + (k + 0.5) / (AUDIO_PER_FRAME * fps) - 0.5 / fps
     pos = (t - mel.start_s) * MEL_RATE_HZ
     m = len(mel.values)
-    out = np.full((t.size, N_MELS + 1), np.log(LOG_FLOOR), dtype=np.float32)
+    floor = float(mel.values.min()) if len(mel.values) else float(np.log(LOG_FLOOR))
+    out = np.full((t.size, N_MELS + 1), floor, dtype=np.float32)
     out[:, -1] = 0.0
     inside = (pos >= 0) & (pos <= m - 1)
     if m >= 2 and inside.any():
@@ -197,7 +210,7 @@ def lip_features(points: np.ndarray) -> np.ndarray:
     ``points`` (N, P, 3) float32 in pixels, in ``faces.LANDMARKS`` order, NaN where no face.
     Returns (N, LIP_DIMS) float32, NaN rows where no face: each frame's 3-D landmarks are
     aligned on the track's median rigid shape (eyes, nose, forehead), and the lip points' x, y
-    in that frame, minus the track's median mouth, are expressed in units of face size.
+    in that frame, minus the track's median mouth, divided by the track's RMS lip motion.
     """
     n = len(points)
     out = np.full((n, LIP_DIMS), np.nan, dtype=np.float32)
@@ -216,7 +229,10 @@ def lip_features(points: np.ndarray) -> np.ndarray:
         aligned[i] = (scale * (rot @ lips[i].T)).T + tr
     xy = aligned[:, :, :2]
     xy = xy - np.nanmedian(xy[ok], axis=0)
-    out[ok] = (xy[ok] * LIP_SCALE).reshape(int(ok.sum()), -1)
+    # one scale per track: speakers who articulate little and much look alike to the model
+    spread = float(np.sqrt(np.mean(xy[ok] ** 2))) if ok.sum() > 1 else 0.0
+    xy = xy / max(spread, MIN_LIP_SPREAD)
+    out[ok] = xy[ok].reshape(int(ok.sum()), -1)
     assert len(RIGID) == points.shape[1] - N_LIP
     return out
 
@@ -244,3 +260,12 @@ def track_on_grid(
     valid = close & np.isfinite(vals).all(axis=1)
     vals[~valid] = 0.0
     return start, vals, valid
+
+
+def mouth_opening(points: np.ndarray) -> np.ndarray:
+    """Inner-lip gap over face size (forehead to nose tip) per frame, the classical sync cue. ``points`` (N, P, 3)
+    in ``faces.LANDMARKS`` order -> (N,) float32, NaN where no face."""
+    gap = np.linalg.norm(points[:, UPPER_INNER, :2] - points[:, LOWER_INNER, :2], axis=1)
+    height = np.linalg.norm(points[:, FACE_TOP, :2] - points[:, NOSE_TIP, :2], axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (gap / height).astype(np.float32)

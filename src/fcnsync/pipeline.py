@@ -16,6 +16,7 @@ from .features import (
     MelStream,
     audio_on_grid,
     lip_features,
+    normalise_mel,
     speech_activity,
     track_on_grid,
 )
@@ -197,6 +198,7 @@ def measure(
     """Score every face track of an ``Extracted`` file and turn the scores into results."""
     fps = ex.info.fps
     pad = audio_pad_frames(max_lag)
+    mel = normalise_mel(ex.mel)
     usable: list[tuple[Track, float, Sequence, object]] = []
     results: list[TrackResult] = []
     estimates: list[Estimate | None] = []
@@ -205,7 +207,7 @@ def measure(
         if len(times) < MIN_TRACK_FRAMES or tr.found_fraction < MIN_FACE_FRACTION:
             continue
         start, lips, valid = track_on_grid(times, lip_features(points), fps)
-        audio = audio_on_grid(ex.mel, start - pad / fps, fps, len(lips) + 2 * pad)
+        audio = audio_on_grid(mel, start - pad / fps, fps, len(lips) + 2 * pad)
         usable.append((tr, start, Sequence(lips, valid, audio, pad), np.median(boxes, axis=0)))
     scores = score_sequences(model, [u[2] for u in usable], max_lag, batch_size=batch_size)
     scale = float(model.log_scale.detach().exp())

@@ -77,3 +77,19 @@ def estimate(curve: np.ndarray, frames_used: int, logit_scale: float) -> Estimat
         frames_used=frames_used,
         max_lag=max_lag,
     )
+
+
+def baseline_lag_scores(opening: np.ndarray, valid: np.ndarray, level_db: np.ndarray,
+                        max_lag: int) -> np.ndarray:
+    """The classical method's scores in the model's layout: per-frame products of the z-scored
+    mouth opening (T,) and the z-scored audio level at frame t + l.
+
+    ``level_db`` covers frames -max_lag .. T + max_lag (T + 2 * max_lag,). Returns
+    (2 * max_lag + 1, T) float32."""
+    t = len(opening)
+    o = np.where(valid, opening, np.nan)
+    o = (o - np.nanmean(o)) / (np.nanstd(o) + 1e-6) if np.isfinite(o).any() else np.zeros(t)
+    o = np.nan_to_num(o)
+    lv = (level_db - level_db.mean()) / (level_db.std() + 1e-6)
+    windows = np.lib.stride_tricks.sliding_window_view(lv, t)  # (2L + 1, T)
+    return (windows * o[None, :]).astype(np.float32)

@@ -29,6 +29,8 @@ from .features import (
     LogMel,
     audio_on_grid,
     lip_features,
+    mouth_opening,
+    normalise_mel,
     speech_activity,
     track_on_grid,
 )
@@ -67,9 +69,13 @@ class CachedTrack:
     fps: float
     seq: Sequence
     level_db: np.ndarray  # (T,) audio level per video frame
+    opening: np.ndarray  # (T,) mouth opening per frame (the classical cue)
+    mel: LogMel  # the clip's normalised log-mel (to build shifted audio)
     grid_start_s: float
     found_fraction: float
     track_index: int
+    group: str = ""
+    truth_frames: float = 0.0  # the clip's own offset where known (positive: audio leads)
 
 
 def load_cached(path: str | os.PathLike[str], pad: int, all_tracks: bool = False) -> list[CachedTrack]:
@@ -77,7 +83,7 @@ def load_cached(path: str | os.PathLike[str], pad: int, all_tracks: bool = False
     usable track, or every usable track with ``all_tracks``."""
     z = np.load(path)
     fps = float(z["fps"])
-    mel = LogMel(float(z["mel_start_s"]), z["mel"], z["energy"])
+    mel = normalise_mel(LogMel(float(z["mel_start_s"]), z["mel"], z["energy"]))
     out = []
     for i in range(int(z["n_tracks"])):
         times, points = z[f"t{i}_times"], z[f"t{i}_points"]
@@ -96,6 +102,8 @@ def load_cached(path: str | os.PathLike[str], pad: int, all_tracks: bool = False
                 fps=fps,
                 seq=Sequence(lips=lips, valid=valid, audio=audio, pad=pad),
                 level_db=speech_activity(mel, start, fps, n),
+                opening=track_on_grid(times, mouth_opening(points)[:, None], fps)[1][:, 0],
+                mel=mel,
                 grid_start_s=start,
                 found_fraction=found,
                 track_index=i,
@@ -321,5 +329,7 @@ def prepare_tracks(
         for tr in load_cached(cp, pad, all_tracks=all_tracks):
             tr.person = clip.person
             tr.name = clip.path.name
+            tr.group = clip.group
+            tr.truth_frames = float(clip.inherent_offset_frames or 0.0)
             tracks.append(tr)
     return tracks
