@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .features import audio_on_grid, speech_activity
+from .features import audio_on_grid, mouth_opening, speech_activity, track_on_grid
 from .inference import Sequence, score_sequences
 from .model import FCNSyncNet
-from .sync import baseline_lag_scores, estimate, frame_weights, lag_curve
+from .pipeline import Extracted
+from .sync import Estimate, baseline_lag_scores, estimate, frame_weights, lag_curve
 
 if TYPE_CHECKING:
     from .train import CachedTrack
@@ -121,6 +122,27 @@ def _baseline_predictions(tr: CachedTrack, level: np.ndarray, w: np.ndarray, ctx
                           max_lag: int) -> np.ndarray:
     sc = baseline_lag_scores(tr.opening, tr.seq.valid & np.isfinite(tr.opening), level, max_lag)
     return window_predictions(sc, w, ctx, 1.0)
+
+
+def baseline_estimate(ex: Extracted, max_lag: int = 15) -> Estimate | None:
+    """The classical method on a decoded file: the longest face track's mouth opening against
+    the audio level, whole clip. None when there is no usable track."""
+    best = None
+    for track in ex.tracks:
+        times, points, _ = track.arrays()
+        if len(times) < 2 or (best is not None and len(times) <= len(best[0])):
+            continue
+        best = (times, points)
+    if best is None:
+        return None
+    times, points = best
+    fps = ex.info.fps
+    start, opening, valid = track_on_grid(times, mouth_opening(points)[:, None], fps)
+    n = len(opening)
+    level = speech_activity(ex.mel, start - max_lag / fps, fps, n + 2 * max_lag)
+    scores = baseline_lag_scores(opening[:, 0], valid, level, max_lag)
+    w = frame_weights(valid, level[max_lag : max_lag + n])
+    return estimate(lag_curve(scores, w), int((w > 0.5).sum()), 1.0)
 
 
 def summarise(trials: list[Trial], tolerance: float = 1.0) -> dict[str, dict[str, float]]:

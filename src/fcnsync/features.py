@@ -32,6 +32,8 @@ MIN_LIP_SPREAD = 0.005  # face-size units: a still mouth is not blown up to unit
 MEL_OFFSET = 5.0  # added after mean normalisation so that silence stays below sound
 STREAM_BLOCK_S = 4.0  # MelStream computes in blocks of this many seconds
 
+_EYE_L, _EYE_R = RIGID.index(33), RIGID.index(263)
+_FOREHEAD, _NOSE = RIGID.index(10), RIGID.index(1)
 _MEL_BASIS = torch.from_numpy(
     librosa.filters.mel(
         sr=AUDIO_SAMPLE_RATE_HZ, n_fft=WIN_SAMPLES, n_mels=N_MELS, fmin=MEL_FMIN_HZ, fmax=MEL_FMAX_HZ
@@ -204,6 +206,31 @@ def _umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.nd
     return scale, rot, mu_d - scale * rot @ mu_s
 
 
+def _unit(shape: np.ndarray) -> np.ndarray:
+    c = shape - shape.mean(axis=0)
+    return c / np.sqrt((c**2).sum(axis=1).mean())
+
+
+def _reference_shape(rigid: np.ndarray) -> np.ndarray:
+    """The track's rigid face shape (K, 3), unit size, in a frontal orientation: generalised
+    Procrustes over the frames, then turned so that the eyes lie on the x axis and the
+    forehead is up (-y, image convention)."""
+    ref = _unit(rigid[len(rigid) // 2])
+    for _ in range(2):
+        aligned = []
+        for shape in rigid:
+            s, r, t = _umeyama(shape, ref)
+            aligned.append((s * (r @ shape.T)).T + t)
+        ref = _unit(np.median(np.stack(aligned), axis=0))
+    x = ref[_EYE_R] - ref[_EYE_L]
+    x /= np.linalg.norm(x)
+    up = ref[_FOREHEAD] - ref[_NOSE]
+    z = np.cross(x, -up)
+    z /= np.linalg.norm(z)
+    y = np.cross(z, x)
+    return ref @ np.stack([x, y, z]).T
+
+
 def lip_features(points: np.ndarray) -> np.ndarray:
     """Pose- and scale-normalised lip shape per frame.
 
@@ -219,10 +246,7 @@ def lip_features(points: np.ndarray) -> np.ndarray:
         return out
     rigid = points[:, N_LIP:, :].astype(np.float64)
     lips = points[:, :N_LIP, :].astype(np.float64)
-    # reference rigid shape: per-frame centred and unit-size, then the median over the track
-    cen = rigid[ok] - rigid[ok].mean(axis=1, keepdims=True)
-    size = np.sqrt((cen**2).sum(axis=2).mean(axis=1))
-    ref = np.median(cen / size[:, None, None], axis=0)
+    ref = _reference_shape(rigid[ok])
     aligned = np.full_like(lips, np.nan)
     for i in np.flatnonzero(ok):
         scale, rot, tr = _umeyama(rigid[i], ref)

@@ -252,15 +252,17 @@ def detect(
     calibration: Calibration | None = None,
     max_lag: int = DEFAULT_MAX_LAG,
     batch_size: int = 16,
+    tracker: FaceTracker | None = None,
 ) -> Result:
     """Measure the lip-sync offset of one file. Never raises for bad media: the ``Result`` has
-    ``status`` "error" and a one-line ``error`` instead."""
+    ``status`` "error" and a one-line ``error`` instead. ``tracker``: a face tracker to use
+    instead of a new ``FaceTracker`` (anything with its ``update``/``finish`` methods)."""
     model = model if model is not None else load_model()
     calibration = calibration if calibration is not None else load_calibration()
     t0 = time.perf_counter()
     spath = os.fspath(path)
     try:
-        ex = extract(spath)
+        ex = extract(spath, tracker)
         tracks, _ = measure(ex, model, calibration, max_lag, batch_size)
     except FcnsyncError as exc:
         return error_result(spath, str(exc), round(time.perf_counter() - t0, 3))

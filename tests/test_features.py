@@ -1,0 +1,92 @@
+"""Model inputs: streamed log-mel, audio placed on the video's frame grid, lip normalisation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fcnsync.features import (
+    AUDIO_PER_FRAME,
+    N_MELS,
+    MelStream,
+    audio_on_grid,
+    lip_features,
+    mel_of_samples,
+    track_on_grid,
+)
+from fcnsync.media import AUDIO_SAMPLE_RATE_HZ as SR
+
+
+def test_streamed_mel_equals_whole_array_mel():
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 0.1, SR * 9).astype(np.float32)
+    whole = mel_of_samples(x, start_s=1.5)
+    stream = MelStream()
+    pos = 0
+    for size in rng.integers(100, 5000, 200):
+        if pos >= x.size:
+            break
+        stream.push(1.5 + pos / SR, x[pos : pos + size])
+        pos += size
+    parts = stream.finish()
+    assert parts.start_s == whole.start_s == 1.5
+    assert parts.values.shape == whole.values.shape == (901, N_MELS)
+    assert np.allclose(parts.values, whole.values, atol=1e-4)
+
+
+def test_gap_in_audio_timestamps_becomes_silence():
+    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(SR) / SR)).astype(np.float32)
+    stream = MelStream()
+    stream.push(0.0, tone)
+    stream.push(2.0, tone)  # one second missing
+    mel = stream.finish()
+    assert mel.values.shape[0] == 301
+    level = mel.energy
+    assert level[50] > 0.1 and level[250] > 0.1 and level[110:190].max() < 1e-6
+
+
+def test_click_lands_on_its_video_frame():
+    x = np.zeros(SR * 2, dtype=np.float32)
+    x[int(0.84 * SR) : int(0.84 * SR) + 80] = 1.0  # a click at 0.84 s = frame 21 at 25 fps
+    mel = mel_of_samples(x)
+    grid = audio_on_grid(mel, grid_start_s=0.0, fps=25.0, n_frames=50)
+    loud = grid[:, :-1].mean(axis=1).reshape(50, AUDIO_PER_FRAME).max(axis=1)
+    assert int(np.argmax(loud)) == 21
+    assert grid[2:, -1].all()  # frame 0's first half lies before the audio starts
+
+
+def test_grid_outside_audio_is_flagged():
+    mel = mel_of_samples(np.zeros(SR, dtype=np.float32))
+    grid = audio_on_grid(mel, grid_start_s=-1.0, fps=25.0, n_frames=75)
+    flags = grid[:, -1].reshape(75, AUDIO_PER_FRAME).mean(axis=1)
+    assert flags[:24].max() == 0 and flags[26:49].min() == 1 and flags[51:].max() == 0
+
+
+def test_variable_frame_rate_track_is_put_on_a_uniform_grid():
+    times = np.array([0.0, 0.04, 0.08, 0.16, 0.2, 0.24])  # frame 0.12 missing
+    values = np.arange(6, dtype=np.float32)[:, None]
+    start, grid, valid = track_on_grid(times, values, fps=25.0)
+    assert start == 0.0 and len(grid) == 7
+    assert valid.tolist() == [True, True, True, False, True, True, True]
+    assert grid[:, 0].tolist() == [0, 1, 2, 0, 3, 4, 5]
+
+
+def test_lip_features_ignore_head_pose_and_size():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0, 30, size=(56, 3)).astype(np.float32)
+    n = 20
+    opening = np.sin(np.arange(n) / 3.0)
+    pts = np.repeat(base[None], n, axis=0)
+    pts[:, :40, 1] += 3 * opening[:, None] * np.sign(base[None, :40, 1])
+    feats = lip_features(pts)
+
+    def move(p, angle, scale, shift):
+        c, s = np.cos(angle), np.sin(angle)
+        rot = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]], dtype=np.float32)
+        return (p @ rot.T) * scale + shift
+
+    moved = np.stack([move(p, 0.3 * np.sin(i), 1.5 + 0.2 * i / n, np.array([50.0, -20, 0]))
+                      for i, p in enumerate(pts)]).astype(np.float32)
+    assert np.allclose(lip_features(moved), feats, atol=1e-3)
+    pts[5] = np.nan
+    f2 = lip_features(pts)
+    assert np.isnan(f2[5]).all() and np.isfinite(f2[4]).all()

@@ -1,0 +1,33 @@
+"""Lag scores -> offset: the sign convention and sub-frame refinement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fcnsync.sync import estimate, frame_weights, lag_curve
+
+
+@pytest.mark.parametrize("lag", [-7, -1, 0, 2, 9])
+def test_peak_at_lag_l_means_audio_late_by_l(lag):
+    curve = np.full(31, 0.1, dtype=np.float32)
+    curve[15 + lag] = 0.8
+    est = estimate(curve, 100, 10.0)
+    assert est.lag_frames == lag
+    assert est.offset_frames == pytest.approx(-lag)
+    assert est.margin == pytest.approx(0.7)
+
+
+def test_parabolic_refinement_finds_the_vertex():
+    lags = np.arange(-15, 16)
+    curve = (1 - 0.01 * (lags - 2.3) ** 2).astype(np.float32)
+    assert estimate(curve, 100, 10.0).offset_frames == pytest.approx(-2.3, abs=1e-3)
+
+
+def test_frames_without_face_or_sound_carry_no_weight():
+    w = frame_weights(np.array([1, 1, 0, 1]), np.array([-20.0, -90.0, -20.0, -40.0]))
+    assert w.tolist() == [1.0, 0.0, 0.0, 0.5]
+    scores = np.zeros((3, 4), dtype=np.float32)
+    scores[0, 1] = scores[0, 2] = 5.0  # only at unweighted frames
+    scores[2, 0] = 1.0
+    assert int(np.argmax(lag_curve(scores, w))) == 2
