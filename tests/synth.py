@@ -89,7 +89,7 @@ def make_clip(
             t = np.arange(ns) / sample_rate
             env = envelope(t + lead_s, seed, seconds + 1)
             voice = sum(np.sin(2 * np.pi * f * t) / k for k, f in enumerate((150, 300, 450, 900), 1))
-            mono = 0.0 if silent else 0.3 * voice * env
+            mono = np.zeros(ns) if silent else 0.3 * voice * env
             samples = np.tile(np.asarray(mono, dtype=np.float32), (channels, 1))
             frame_size = a_s.codec_context.frame_size or 1024
             start = int(round(audio_pts_delay_s * sample_rate))

@@ -25,9 +25,13 @@ def test_parabolic_refinement_finds_the_vertex():
 
 
 def test_frames_without_face_or_sound_carry_no_weight():
-    w = frame_weights(np.array([1, 1, 0, 1]), np.array([-20.0, -90.0, -20.0, -40.0]))
-    assert w.tolist() == [1.0, 0.0, 0.0, 0.5]
+    # frames -1 .. 4 of audio for 4 video frames, lags -1 .. 1
+    level = np.array([-90.0, -20.0, -90.0, -20.0, -40.0, -90.0])
+    w = frame_weights(np.array([1, 1, 0, 1]), level, 1)
+    assert w[1].tolist() == [1.0, 0.0, 0.0, 0.5]  # lag 0: audio of the same frame
+    assert w[2].tolist() == [0.0, 1.0, 0.0, 0.0]  # lag +1: audio of frames 1 .. 4
+    assert w[0].tolist() == [0.0, 1.0, 0.0, 1.0]  # lag -1: audio of frames -1 .. 2
     scores = np.zeros((3, 4), dtype=np.float32)
-    scores[0, 1] = scores[0, 2] = 5.0  # only at unweighted frames
-    scores[2, 0] = 1.0
-    assert int(np.argmax(lag_curve(scores, w))) == 2
+    scores[1, 1] = scores[1, 2] = 5.0  # only at unweighted frames of lag 0
+    scores[0, 1] = 1.0
+    assert int(np.argmax(lag_curve(scores, w))) == 0

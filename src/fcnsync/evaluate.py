@@ -49,9 +49,10 @@ def window_predictions(
     if context == 0:
         return np.array([estimate(lag_curve(scores, weights), 0, logit_scale).offset_frames])
     preds = []
+    mid = (scores.shape[0] - 1) // 2
     for t0 in range(0, scores.shape[1] - context + 1, context):
-        w = weights[t0 : t0 + context]
-        if (w > 0).mean() < 0.6:
+        w = weights[:, t0 : t0 + context]
+        if (w[mid] > 0).mean() < 0.6:
             continue
         curve = lag_curve(scores[:, t0 : t0 + context], w)
         preds.append(estimate(curve, 0, logit_scale).offset_frames)
@@ -82,7 +83,7 @@ def trials_for(
             audio = _shifted_audio(tr, d, pad)
             level = speech_activity(tr.mel, tr.grid_start_s + (d - max_lag) / tr.fps, tr.fps,
                                     n + 2 * max_lag)
-            w = frame_weights(tr.seq.valid, level[max_lag : max_lag + n])
+            w = frame_weights(tr.seq.valid, level, max_lag)
             for ctx in contexts:
                 if model is None:
                     preds = _baseline_predictions(tr, level, w, ctx, max_lag)
@@ -104,7 +105,7 @@ def _model_predictions(model: FCNSyncNet, tr: CachedTrack, audio: np.ndarray, pa
     seqs, keep = [], []
     af = model.cfg.audio_per_frame
     for t0 in range(0, n - ctx + 1, ctx):
-        if (w[t0 : t0 + ctx] > 0).mean() < 0.6:
+        if (w[max_lag, t0 : t0 + ctx] > 0).mean() < 0.6:
             continue
         a = audio[(t0) * af : (t0 + ctx + 2 * pad) * af]
         seqs.append(Sequence(tr.seq.lips[t0 : t0 + ctx], tr.seq.valid[t0 : t0 + ctx], a, pad))
@@ -113,7 +114,7 @@ def _model_predictions(model: FCNSyncNet, tr: CachedTrack, audio: np.ndarray, pa
         return np.zeros(0)
     scores = score_sequences(model, seqs, max_lag, batch_size=64)
     return np.array([
-        estimate(lag_curve(sc, w[t0 : t0 + ctx]), 0, scale).offset_frames
+        estimate(lag_curve(sc, w[:, t0 : t0 + ctx]), 0, scale).offset_frames
         for sc, t0 in zip(scores, keep, strict=True)
     ])
 
@@ -141,8 +142,8 @@ def baseline_estimate(ex: Extracted, max_lag: int = 15) -> Estimate | None:
     n = len(opening)
     level = speech_activity(ex.mel, start - max_lag / fps, fps, n + 2 * max_lag)
     scores = baseline_lag_scores(opening[:, 0], valid, level, max_lag)
-    w = frame_weights(valid, level[max_lag : max_lag + n])
-    return estimate(lag_curve(scores, w), int((w > 0.5).sum()), 1.0)
+    w = frame_weights(valid, level, max_lag)
+    return estimate(lag_curve(scores, w), int((w[max_lag] > 0.5).sum()), 1.0)
 
 
 def summarise(trials: list[Trial], tolerance: float = 1.0) -> dict[str, dict[str, float]]:

@@ -168,7 +168,8 @@ def load_model(
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         model = FCNSyncNet(ModelConfig(**ckpt["config"]))
         model.load_state_dict(ckpt["state_dict"])
-    except (KeyError, TypeError, RuntimeError, EOFError, OSError) as exc:
-        raise ModelError(f"{ckpt_path} is not a valid fcnsync checkpoint ({exc})") from None
+    except Exception as exc:  # torch.load raises many kinds for a damaged file
+        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{ckpt_path} is not a valid fcnsync checkpoint ({first})") from None
     model.meta = ckpt.get("meta", {})  # type: ignore[assignment]
     return model.to(device).eval()

@@ -174,8 +174,8 @@ def _series(scores, weights, fps: float, start_s: float, cal: Calibration, scale
     step = max(1, round(SERIES_STEP_S * fps))
     out = []
     for t0 in range(0, scores.shape[1], step):
-        w = weights[t0 : t0 + step]
-        used = int((w > 0.5).sum())
+        w = weights[:, t0 : t0 + step]
+        used = int((w[(len(w) - 1) // 2] > 0.5).sum())
         if used < max(3, step // 4):
             out.append({"t_s": round(start_s + t0 / fps, 3), "offset_frames": None, "confidence": 0.0})
             continue
@@ -212,9 +212,10 @@ def measure(
     scores = score_sequences(model, [u[2] for u in usable], max_lag, batch_size=batch_size)
     scale = float(model.log_scale.detach().exp())
     for (tr, start, seq, box), sc in zip(usable, scores, strict=True):
-        level = speech_activity(ex.mel, start, fps, len(seq.lips))
-        w = frame_weights(seq.valid, level)
-        speech_frames = int((w > 0.5).sum())
+        n = len(seq.lips)
+        level = speech_activity(ex.mel, start - max_lag / fps, fps, n + 2 * max_lag)
+        w = frame_weights(seq.valid, level, max_lag)
+        speech_frames = int((w[max_lag] > 0.5).sum())
         base = dict(
             track_id=tr.track_id,
             start_s=round(start, 3),

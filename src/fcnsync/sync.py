@@ -35,18 +35,30 @@ class Estimate:
     max_lag: int
 
 
-def frame_weights(face_valid: np.ndarray, level_db: np.ndarray) -> np.ndarray:
-    """Weight of each video frame's evidence: a visible face and audible sound. (T,) float32."""
-    speech = np.clip((level_db - SPEECH_DB) / 10.0, 0.0, 1.0)
-    return (face_valid.astype(np.float32) * speech).astype(np.float32)
+def speech_weight(level_db: np.ndarray) -> np.ndarray:
+    """0..1 per frame: how audible the sound is (ramps from ``SPEECH_DB`` to 10 dB above)."""
+    return np.clip((level_db - SPEECH_DB) / 10.0, 0.0, 1.0).astype(np.float32)
+
+
+def frame_weights(face_valid: np.ndarray, level_db: np.ndarray, max_lag: int) -> np.ndarray:
+    """Weight of each (lag, frame) score: a visible face at video frame t and audible sound at
+    audio frame t + l, so that moving the audio moves the evidence with it.
+
+    ``face_valid`` (T,), ``level_db`` (T + 2 * max_lag,) covering frames -max_lag .. T + max_lag.
+    Returns (2 * max_lag + 1, T) float32."""
+    t = len(face_valid)
+    speech = np.lib.stride_tricks.sliding_window_view(speech_weight(level_db), t)
+    return (speech * face_valid.astype(np.float32)[None, :]).astype(np.float32)
 
 
 def lag_curve(scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Weighted mean over frames of the (2L+1, T) lag scores -> (2L+1,) curve."""
-    total = float(weights.sum())
-    if total <= 0:
-        return np.zeros(scores.shape[0], dtype=np.float32)
-    return (scores @ weights / total).astype(np.float32)
+    """Weighted mean over frames of the (2L+1, T) lag scores, with (2L+1, T) weights ->
+    (2L+1,) curve; lags with no weight get the lowest score seen."""
+    total = weights.sum(axis=1)
+    curve = (scores * weights).sum(axis=1) / np.maximum(total, 1e-6)
+    if (total <= 0).any():
+        curve[total <= 0] = curve[total > 0].min() if (total > 0).any() else 0.0
+    return curve.astype(np.float32)
 
 
 def estimate(curve: np.ndarray, frames_used: int, logit_scale: float) -> Estimate:

@@ -1,0 +1,71 @@
+"""The network and its application to long sequences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fcnsync.errors import ModelError
+from fcnsync.features import AUDIO_PER_FRAME, LIP_DIMS, N_MELS
+from fcnsync.inference import CHUNK_FRAMES, Sequence, audio_pad_frames, score_sequences
+from fcnsync.model import load_model
+
+
+def _sequence(n: int, max_lag: int, seed: int = 0) -> Sequence:
+    rng = np.random.default_rng(seed)
+    pad = audio_pad_frames(max_lag)
+    audio = rng.normal(0, 1, ((n + 2 * pad) * AUDIO_PER_FRAME, N_MELS + 1)).astype(np.float32)
+    audio[:, -1] = 1.0
+    return Sequence(
+        lips=rng.normal(0, 1, (n, LIP_DIMS)).astype(np.float32),
+        valid=rng.random(n) > 0.1,
+        audio=audio,
+        pad=pad,
+    )
+
+
+def test_scores_do_not_depend_on_batch_size_or_chunking(tiny_model):
+    seqs = [_sequence(CHUNK_FRAMES * 2 + 37, 15, s) for s in range(3)] + [_sequence(40, 15, 9)]
+    a = score_sequences(tiny_model, seqs, 15, batch_size=1)
+    b = score_sequences(tiny_model, seqs, 15, batch_size=7)
+    for x, y in zip(a, b, strict=True):
+        assert x.shape[0] == 31
+        assert np.allclose(x, y, atol=1e-5)
+    # one pass over the whole sequence, no chunks, gives the same scores (but at its first and
+    # last frames, where the single pass sees zero padding instead of the audio around it)
+    s = seqs[0]
+    with torch.no_grad():
+        whole = tiny_model.lag_scores(
+            torch.from_numpy(s.lips).T[None],
+            torch.from_numpy(s.valid.astype(np.float32))[None],
+            torch.from_numpy(s.audio[(s.pad - 15) * 4 : (s.pad + len(s.lips) + 15) * 4]).T[None],
+            15,
+        )[0].numpy()
+    assert np.allclose(a[0][:, 8:-8], whole[:, 8:-8], atol=1e-4)
+
+
+def test_moving_the_audio_by_k_frames_moves_the_scores_by_k_lags(tiny_model):
+    s = _sequence(120, 15)
+    k = 3
+    moved_audio = np.roll(s.audio, -k * AUDIO_PER_FRAME, axis=0)  # position j: audio of j + k
+    moved = Sequence(s.lips, s.valid, moved_audio, s.pad)
+    a, b = score_sequences(tiny_model, [s, moved], 15)
+    # lag l of the moved audio is lag l + k of the original
+    assert np.allclose(b[: 31 - k], a[k:], atol=1e-4)
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelError, match="no checkpoint"):
+        load_model(tmp_path / "nothing.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelError, match="not a valid fcnsync checkpoint"):
+        load_model(bad)
+
+
+def test_checkpoint_rebuilds_its_own_model(tiny_checkpoint, tiny_model):
+    model = load_model(tiny_checkpoint, device="cpu")
+    assert model.cfg.channels == 16
+    for p, q in zip(model.parameters(), tiny_model.parameters(), strict=True):
+        assert torch.equal(p, q)

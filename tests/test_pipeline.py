@@ -1,0 +1,82 @@
+"""End to end on synthetic media: decoding, the common clock, the sign convention."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from synth import BarTracker, make_clip
+
+from fcnsync.calibration import Calibration
+from fcnsync.evaluate import baseline_estimate
+from fcnsync.pipeline import detect, extract
+
+FPS = 25
+
+
+@pytest.mark.parametrize("lead_frames", [-6, 0, 4])
+@pytest.mark.parametrize("ext", ["mp4", "mkv"])
+def test_audio_moved_in_its_samples_is_measured_with_its_sign(tmp_path, ext, lead_frames):
+    path = make_clip(tmp_path / f"c.{ext}", lead_s=lead_frames / FPS)
+    est = baseline_estimate(extract(path, BarTracker()))
+    assert est is not None
+    assert est.offset_frames == pytest.approx(lead_frames, abs=0.6)
+
+
+@pytest.mark.parametrize("ext, codecs", [("mkv", ("libx264", "aac")), ("mp4", ("mpeg4", "mp3")),
+                                         ("mov", ("libx264", "aac"))])
+def test_audio_delayed_in_container_timestamps_is_a_real_offset(tmp_path, ext, codecs):
+    path = make_clip(tmp_path / f"t.{ext}", audio_pts_delay_s=5 / FPS, vcodec=codecs[0],
+                     acodec=codecs[1])
+    est = baseline_estimate(extract(path, BarTracker()))
+    assert est is not None
+    assert est.offset_frames == pytest.approx(-5, abs=0.6)  # audio plays late: negative
+
+
+def test_shift_by_k_frames_moves_the_model_answer_by_k(tmp_path, tiny_model):
+    cal = Calibration(threshold=0.0)
+    curves = {}
+    for k in (0, 2):
+        path = make_clip(tmp_path / f"k{k}.mkv", seconds=5.0, lead_s=k / FPS, seed=3)
+        res = detect(path, model=tiny_model, calibration=cal, tracker=BarTracker())
+        assert res.status == "ok", res
+        tr = res.tracks[0]
+        curves[k] = np.array(tr.lag_curve)
+    # audio leading by 2 more frames: lag l now shows what lag l + 2 showed
+    moved = np.corrcoef(curves[2][:-2], curves[0][2:])[0, 1]
+    assert moved > 0.98
+    assert np.corrcoef(curves[2], curves[0])[0, 1] < moved
+
+
+def test_record_has_the_output_contract(tmp_path, tiny_model):
+    path = make_clip(tmp_path / "r.mp4", seconds=3.0)
+    res = detect(path, model=tiny_model, calibration=Calibration(threshold=0.0),
+                 tracker=BarTracker())
+    d = res.to_dict()
+    for key in ("path", "status", "error", "offset_ms", "offset_frames", "fps", "confidence",
+                "verdict", "tracks", "duration_s", "elapsed_s"):
+        assert key in d
+    assert d["status"] == "ok" and d["fps"] == 25.0
+    assert d["offset_ms"] == pytest.approx(d["offset_frames"] * 40, abs=0.2)
+    assert 0.0 <= d["confidence"] <= 1.0
+    assert d["duration_s"] == pytest.approx(3.0, abs=0.1)
+    assert "lag_curve" not in d["tracks"][0]
+    assert len(res.to_dict(evidence=True)["tracks"][0]["lag_curve"]) == 31
+
+
+def test_silent_audio_is_undetermined_no_speech(tmp_path, tiny_model):
+    path = make_clip(tmp_path / "s.mkv", seconds=3.0, silent=True)
+    res = detect(path, model=tiny_model, tracker=BarTracker())
+    assert res.status == "undetermined" and res.reason == "no speech"
+    assert res.offset_ms is None
+
+
+def test_clip_without_a_face_is_undetermined(tmp_path, tiny_model):
+    path = make_clip(tmp_path / "f.mp4", seconds=2.0)
+    res = detect(path, model=tiny_model)  # the real face tracker sees only a bar
+    assert res.status == "undetermined" and res.reason == "no face found"
+
+
+def test_short_clip_is_undetermined(tmp_path, tiny_model):
+    path = make_clip(tmp_path / "short.mkv", seconds=0.8)
+    res = detect(path, model=tiny_model, tracker=BarTracker())
+    assert res.status == "undetermined" and "too short" in res.reason
