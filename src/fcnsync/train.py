@@ -53,6 +53,9 @@ class TrainConfig:
     weight_decay: float = 1e-2
     frame_loss_weight: float = 0.3
     person_balance: float = 0.35  # sample a person with probability ~ clips ** this
+    speed_jitter: float = 0.2  # replay clips at exp(U(-x, x)) times their speed
+    vtlp: float = 0.12  # warp the mel axis by up to this factor (vocal tract length)
+    lip_anisotropy: float = 0.25  # scale lip x and y independently by exp(U(-x, x))
     seed: int = 0
     save_every: int = 250
     threads: int = 2
@@ -114,11 +117,13 @@ def load_cached(path: str | os.PathLike[str], pad: int, all_tracks: bool = False
     return out
 
 
-def _augment_lips(lips: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """(B, W, LIP_DIMS): random scale, rotation, per-point jitter and temporal noise."""
+def _augment_lips(lips: torch.Tensor, gen: torch.Generator, anisotropy: float) -> torch.Tensor:
+    """(B, W, LIP_DIMS): random scale (x and y apart), rotation and per-point jitter."""
     b, w, d = lips.shape
     pts = lips.view(b, w, d // 2, 2)
     scale = torch.exp(torch.empty(b, 1, 1, 1).uniform_(-0.3, 0.3, generator=gen))
+    scale = scale * torch.exp(torch.empty(b, 1, 1, 2).uniform_(-anisotropy, anisotropy,
+                                                               generator=gen))
     ang = torch.empty(b).uniform_(-0.2, 0.2, generator=gen)
     rot = torch.stack(
         [torch.stack([ang.cos(), -ang.sin()], -1), torch.stack([ang.sin(), ang.cos()], -1)], -2
@@ -129,10 +134,24 @@ def _augment_lips(lips: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return pts.reshape(b, w, d)
 
 
-def _augment_audio(audio: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """(B, S, N_MELS + 1) log-mel with flag: gain, additive noise at random SNR, band masks."""
+def _warp_mel(mel: torch.Tensor, gen: torch.Generator, amount: float) -> torch.Tensor:
+    """Vocal tract length perturbation: stretch the mel axis of each example by a random
+    factor in [1 - amount, 1 + amount] (linear interpolation between bands)."""
+    b, s, m = mel.shape
+    alpha = 1 + torch.empty(b, 1).uniform_(-amount, amount, generator=gen)
+    pos = (torch.arange(m).float()[None, :] * alpha).clamp(0, m - 1.001)  # (B, M)
+    lo = pos.floor().long()
+    w = (pos - lo).unsqueeze(1)
+    g_lo = torch.gather(mel, 2, lo.unsqueeze(1).expand(b, s, m))
+    g_hi = torch.gather(mel, 2, (lo + 1).unsqueeze(1).expand(b, s, m))
+    return g_lo * (1 - w) + g_hi * w
+
+
+def _augment_audio(audio: torch.Tensor, gen: torch.Generator, vtlp: float) -> torch.Tensor:
+    """(B, S, N_MELS + 1) log-mel with flag: vocal tract warp, gain, additive noise at random
+    SNR, band masks."""
     b, s, d = audio.shape
-    mel = audio[:, :, :-1]
+    mel = _warp_mel(audio[:, :, :-1], gen, vtlp)
     flag = audio[:, :, -1:]
     gain = torch.empty(b, 1, 1).uniform_(-2.3, 2.3, generator=gen)  # about +-10 dB in power
     mel = mel + gain * flag
@@ -170,29 +189,44 @@ class Sampler:
         self.rng = np.random.default_rng(cfg.seed)
 
     def batch(self, window: int) -> tuple[torch.Tensor, ...]:
+        """``batch_size`` windows of ``window`` frames; each clip is replayed at a random speed
+        (speaking rate) and moved by a random lag, which is the target."""
         cfg = self.cfg
         big_l = cfg.max_lag
         b = cfg.batch_size
-        lips = np.zeros((b, window, self.tracks[0].seq.lips.shape[1]), np.float32)
+        dims = self.tracks[0].seq.lips.shape[1]
+        n_audio = AUDIO_PER_FRAME * (window + 2 * big_l)
+        lips = np.zeros((b, window, dims), np.float32)
         valid = np.zeros((b, window), np.float32)
-        audio = np.zeros((b, AUDIO_PER_FRAME * (window + 2 * big_l), self.tracks[0].seq.audio.shape[1]), np.float32)
+        audio = np.zeros((b, n_audio, self.tracks[0].seq.audio.shape[1]), np.float32)
         target = np.zeros(b, np.int64)
         for k in range(b):
+            rate = float(np.exp(self.rng.uniform(-cfg.speed_jitter, cfg.speed_jitter)))
+            span = (window - 1) * rate + 1  # source frames the window covers
             for _ in range(20):
                 person = self.persons[self.rng.choice(len(self.persons), p=self.person_p)]
                 tr = self.tracks[self.rng.choice(self.by_person[person])]
                 n = len(tr.seq.lips)
-                if n < window:
+                if n < span + 1:
                     continue
-                t0 = int(self.rng.integers(0, n - window + 1))
-                if tr.seq.valid[t0 : t0 + window].mean() >= 0.7:
+                t0 = float(self.rng.uniform(0, n - span))
+                src = t0 + np.arange(window) * rate
+                if tr.seq.valid[np.round(src).astype(int)].mean() >= 0.7:
                     break
             lag = int(self.rng.integers(-big_l, big_l + 1))
-            lips[k] = tr.seq.lips[t0 : t0 + window]
-            valid[k] = tr.seq.valid[t0 : t0 + window]
-            # the network must find lag "lag": feed the audio of frames t - lag at position t
-            a0 = (t0 - big_l - lag + tr.seq.pad) * AUDIO_PER_FRAME
-            audio[k] = tr.seq.audio[a0 : a0 + audio.shape[1]]
+            near = np.clip(np.round(src).astype(int), 0, n - 1)
+            lo = np.clip(np.floor(src).astype(int), 0, n - 2)
+            w = (src - lo)[:, None]
+            lips[k] = tr.seq.lips[lo] * (1 - w) + tr.seq.lips[lo + 1] * w
+            valid[k] = tr.seq.valid[near] & tr.seq.valid[np.minimum(near + 1, n - 1)]
+            # the network must find lag "lag": position j holds the audio of frame j - lag,
+            # in output frames, i.e. (j - lag) * rate source frames from t0
+            j = (np.arange(n_audio) + 0.5) / AUDIO_PER_FRAME - 0.5 - big_l - lag
+            a_pos = ((t0 + j * rate + tr.seq.pad) * AUDIO_PER_FRAME + 0.5 * (AUDIO_PER_FRAME - 1))
+            a_pos = np.clip(a_pos, 0, len(tr.seq.audio) - 1.001)
+            a_lo = np.floor(a_pos).astype(int)
+            aw = (a_pos - a_lo)[:, None]
+            audio[k] = tr.seq.audio[a_lo] * (1 - aw) + tr.seq.audio[a_lo + 1] * aw
             target[k] = lag + big_l
         return (
             torch.from_numpy(lips),
@@ -260,8 +294,8 @@ def train(
     while step < cfg.steps:
         window = cfg.window_frames[step % len(cfg.window_frames)]
         lips, valid, audio, target = sampler.batch(window)
-        lips = _augment_lips(lips, gen)
-        audio = _augment_audio(audio, gen)
+        lips = _augment_lips(lips, gen, cfg.lip_anisotropy)
+        audio = _augment_audio(audio, gen, cfg.vtlp)
         loss, acc = loss_fn(model, lips, valid, audio, target, cfg.max_lag, cfg.frame_loss_weight)
         opt.zero_grad()
         loss.backward()
