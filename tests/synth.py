@@ -88,7 +88,9 @@ def make_clip(
             ns = int(seconds * sample_rate)
             t = np.arange(ns) / sample_rate
             env = envelope(t + lead_s, seed, seconds + 1)
-            voice = sum(np.sin(2 * np.pi * f * t) / k for k, f in enumerate((150, 300, 450, 900), 1))
+            voice = sum(
+                np.sin(2 * np.pi * f * t) / k for k, f in enumerate((150, 300, 450, 900), 1)
+            )
             mono = np.zeros(ns) if silent else 0.3 * voice * env
             samples = np.tile(np.asarray(mono, dtype=np.float32), (channels, 1))
             frame_size = a_s.codec_context.frame_size or 1024
@@ -97,8 +99,9 @@ def make_clip(
                 chunk = np.ascontiguousarray(samples[:, s0 : s0 + frame_size])
                 fmt = a_s.codec_context.format.name
                 if fmt.endswith("p"):
-                    frame = av.AudioFrame.from_ndarray(chunk.astype(np.float32), format="fltp",
-                                                       layout=a_s.layout.name)
+                    frame = av.AudioFrame.from_ndarray(
+                        chunk.astype(np.float32), format="fltp", layout=a_s.layout.name
+                    )
                 else:
                     inter = (chunk.T.reshape(1, -1) * 32767).astype(np.int16)
                     frame = av.AudioFrame.from_ndarray(inter, format="s16", layout=a_s.layout.name)

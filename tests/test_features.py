@@ -84,8 +84,12 @@ def test_lip_features_ignore_head_pose_and_size():
         rot = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]], dtype=np.float32)
         return (p @ rot.T) * scale + shift
 
-    moved = np.stack([move(p, 0.3 * np.sin(i), 1.5 + 0.2 * i / n, np.array([50.0, -20, 0]))
-                      for i, p in enumerate(pts)]).astype(np.float32)
+    moved = np.stack(
+        [
+            move(p, 0.3 * np.sin(i), 1.5 + 0.2 * i / n, np.array([50.0, -20, 0]))
+            for i, p in enumerate(pts)
+        ]
+    ).astype(np.float32)
     assert np.allclose(lip_features(moved), feats, atol=1e-3)
     pts[5] = np.nan
     f2 = lip_features(pts)

@@ -7,7 +7,7 @@ import pytest
 from synth import make_clip
 
 from fcnsync.errors import MediaError
-from fcnsync.media import AUDIO_SAMPLE_RATE_HZ, AudioChunk, MediaReader, VideoFrame, probe
+from fcnsync.media import AUDIO_SAMPLE_RATE_HZ, MediaReader, VideoFrame, probe
 
 
 def _read(path):
@@ -52,7 +52,11 @@ def test_probe_reports_streams(tmp_path):
     path = make_clip(tmp_path / "p.mkv", seconds=1.0, sample_rate=48000, channels=2)
     info = probe(path)
     assert (info.width, info.height, info.audio_sample_rate_hz, info.audio_channels) == (
-        128, 128, 48000, 2)
+        128,
+        128,
+        48000,
+        2,
+    )
 
 
 @pytest.mark.parametrize(

@@ -22,11 +22,14 @@ def test_audio_moved_in_its_samples_is_measured_with_its_sign(tmp_path, ext, lea
     assert est.offset_frames == pytest.approx(lead_frames, abs=0.6)
 
 
-@pytest.mark.parametrize("ext, codecs", [("mkv", ("libx264", "aac")), ("mp4", ("mpeg4", "mp3")),
-                                         ("mov", ("libx264", "aac"))])
+@pytest.mark.parametrize(
+    "ext, codecs",
+    [("mkv", ("libx264", "aac")), ("mp4", ("mpeg4", "mp3")), ("mov", ("libx264", "aac"))],
+)
 def test_audio_delayed_in_container_timestamps_is_a_real_offset(tmp_path, ext, codecs):
-    path = make_clip(tmp_path / f"t.{ext}", audio_pts_delay_s=5 / FPS, vcodec=codecs[0],
-                     acodec=codecs[1])
+    path = make_clip(
+        tmp_path / f"t.{ext}", audio_pts_delay_s=5 / FPS, vcodec=codecs[0], acodec=codecs[1]
+    )
     est = baseline_estimate(extract(path, BarTracker()))
     assert est is not None
     assert est.offset_frames == pytest.approx(-5, abs=0.6)  # audio plays late: negative
@@ -49,11 +52,23 @@ def test_shift_by_k_frames_moves_the_model_answer_by_k(tmp_path, tiny_model):
 
 def test_record_has_the_output_contract(tmp_path, tiny_model):
     path = make_clip(tmp_path / "r.mp4", seconds=3.0)
-    res = detect(path, model=tiny_model, calibration=Calibration(threshold=0.0),
-                 tracker=BarTracker())
+    res = detect(
+        path, model=tiny_model, calibration=Calibration(threshold=0.0), tracker=BarTracker()
+    )
     d = res.to_dict()
-    for key in ("path", "status", "error", "offset_ms", "offset_frames", "fps", "confidence",
-                "verdict", "tracks", "duration_s", "elapsed_s"):
+    for key in (
+        "path",
+        "status",
+        "error",
+        "offset_ms",
+        "offset_frames",
+        "fps",
+        "confidence",
+        "verdict",
+        "tracks",
+        "duration_s",
+        "elapsed_s",
+    ):
         assert key in d
     assert d["status"] == "ok" and d["fps"] == 25.0
     assert d["offset_ms"] == pytest.approx(d["offset_frames"] * 40, abs=0.2)

@@ -1,9 +1,9 @@
 """fcnsync: measure how far the audio of a talking-face video is out of sync with the lips.
 
-    import fcnsync
-    model = fcnsync.load_model()
-    result = fcnsync.detect("talk.mp4", model=model)
-    print(result.offset_ms, result.confidence, result.verdict)
+import fcnsync
+model = fcnsync.load_model()
+result = fcnsync.detect("talk.mp4", model=model)
+print(result.offset_ms, result.confidence, result.verdict)
 """
 
 from .calibration import Calibration, load_calibration

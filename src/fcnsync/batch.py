@@ -9,8 +9,25 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 MEDIA_SUFFIXES = frozenset(
-    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".flv", ".ts", ".mts",
-     ".m2ts", ".3gp", ".wmv", ".ogv", ".mxf", ".dv"}
+    {
+        ".mp4",
+        ".m4v",
+        ".mov",
+        ".mkv",
+        ".webm",
+        ".avi",
+        ".mpg",
+        ".mpeg",
+        ".flv",
+        ".ts",
+        ".mts",
+        ".m2ts",
+        ".3gp",
+        ".wmv",
+        ".ogv",
+        ".mxf",
+        ".dv",
+    }
 )
 
 

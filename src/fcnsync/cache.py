@@ -66,7 +66,9 @@ def cache_path(cache_dir: Path, clip_path: Path) -> Path:
     return cache_dir / f"{clip_path.stem}.{key}.npz"
 
 
-def build_cache(clips: list[Clip], cache_dir: str | os.PathLike[str], shard: tuple[int, int] = (0, 1)) -> None:
+def build_cache(
+    clips: list[Clip], cache_dir: str | os.PathLike[str], shard: tuple[int, int] = (0, 1)
+) -> None:
     """Extract every clip not cached yet (resumable). ``shard`` (i, n) takes every n-th clip."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -84,5 +86,9 @@ def build_cache(clips: list[Clip], cache_dir: str | os.PathLike[str], shard: tup
         tmp = out.with_suffix(".tmp.npz")
         save_extracted(ex, tmp)
         os.replace(tmp, out)
-        print(f"cached {clip.path} ({ex.video_frames} frames, {len(ex.tracks)} tracks, "
-              f"{ex.timings_s['extract']:.1f} s)", file=sys.stderr, flush=True)
+        print(
+            f"cached {clip.path} ({ex.video_frames} frames, {len(ex.tracks)} tracks, "
+            f"{ex.timings_s['extract']:.1f} s)",
+            file=sys.stderr,
+            flush=True,
+        )

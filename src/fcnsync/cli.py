@@ -26,30 +26,72 @@ def main() -> None:
 
 @main.command()
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("--format", "fmt", type=click.Choice(["auto", "table", "json", "jsonl", "csv"]),
-              default="auto", show_default=True,
-              help="Output format; auto: table on a terminal, jsonl otherwise.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
-              help="Write records to this file instead of stdout.")
-@click.option("--max-lag", type=click.IntRange(1, 100), default=15, show_default=True,
-              help="Search offsets up to this many frames each way.")
-@click.option("--calibration", type=click.Path(dir_okay=False),
-              help="A calibration file from 'fcnsync calibrate' (default: the shipped one).")
-@click.option("--weights", type=click.Path(dir_okay=False),
-              help="A checkpoint to use instead of the shipped weights.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "table", "json", "jsonl", "csv"]),
+    default="auto",
+    show_default=True,
+    help="Output format; auto: table on a terminal, jsonl otherwise.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write records to this file instead of stdout.",
+)
+@click.option(
+    "--max-lag",
+    type=click.IntRange(1, 100),
+    default=15,
+    show_default=True,
+    help="Search offsets up to this many frames each way.",
+)
+@click.option(
+    "--calibration",
+    type=click.Path(dir_okay=False),
+    help="A calibration file from 'fcnsync calibrate' (default: the shipped one).",
+)
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False),
+    help="A checkpoint to use instead of the shipped weights.",
+)
 @click.option("--device", default=None, help="torch device (default: cuda if present, else cpu).")
-@click.option("--batch-size", type=click.IntRange(1, 1024), default=16, show_default=True,
-              help="Chunks scored per forward pass (results do not depend on it).")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 1024),
+    default=16,
+    show_default=True,
+    help="Chunks scored per forward pass (results do not depend on it).",
+)
 @click.option("--glob", "glob_", default=None, help="Only files whose name matches, in folders.")
-@click.option("-0", "--null", "null_sep", is_flag=True,
-              help="Paths on stdin are NUL-separated (find -print0).")
-@click.option("--evidence", is_flag=True,
-              help="Add each track's lag curve and per-second series to json/jsonl records.")
+@click.option(
+    "-0",
+    "--null",
+    "null_sep",
+    is_flag=True,
+    help="Paths on stdin are NUL-separated (find -print0).",
+)
+@click.option(
+    "--evidence",
+    is_flag=True,
+    help="Add each track's lag curve and per-second series to json/jsonl records.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No per-file error lines on stderr.")
 def detect(
-    inputs: tuple[str, ...], fmt: str, output: str | None, max_lag: int,
-    calibration: str | None, weights: str | None, device: str | None, batch_size: int,
-    glob_: str | None, null_sep: bool, evidence: bool, quiet: bool,
+    inputs: tuple[str, ...],
+    fmt: str,
+    output: str | None,
+    max_lag: int,
+    calibration: str | None,
+    weights: str | None,
+    device: str | None,
+    batch_size: int,
+    glob_: str | None,
+    null_sep: bool,
+    evidence: bool,
+    quiet: bool,
 ) -> None:
     """Measure the lip-sync offset of INPUTS: files, folders, or - for paths on stdin.
 
@@ -58,12 +100,11 @@ def detect(
     from .batch import expand_inputs  # noqa: PLC0415 - keep --help fast
     from .calibration import load_calibration  # noqa: PLC0415
     from .errors import FcnsyncError  # noqa: PLC0415
+    from .faces import silence_native_stderr  # noqa: PLC0415
     from .model import load_model  # noqa: PLC0415
     from .pipeline import detect as detect_one  # noqa: PLC0415
     from .pipeline import error_result  # noqa: PLC0415
     from .writers import get_writer  # noqa: PLC0415
-
-    from .faces import silence_native_stderr  # noqa: PLC0415
 
     silence_native_stderr()
     try:
@@ -91,8 +132,9 @@ def detect(
     try:
         for path in expand_inputs(inputs, glob_, null_sep):
             try:
-                result = detect_one(path, model=model, calibration=cal, max_lag=max_lag,
-                                    batch_size=batch_size)
+                result = detect_one(
+                    path, model=model, calibration=cal, max_lag=max_lag, batch_size=batch_size
+                )
             except Exception as exc:  # one bad file never stops a batch
                 first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 result = error_result(path, f"internal error: {first}")
@@ -109,6 +151,186 @@ def detect(
     if output:
         stream.close()
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _load(weights: str | None, calibration: str | None):  # type: ignore[no-untyped-def]
+    from .calibration import load_calibration  # noqa: PLC0415
+    from .errors import FcnsyncError  # noqa: PLC0415
+    from .faces import silence_native_stderr  # noqa: PLC0415
+    from .model import load_model  # noqa: PLC0415
+
+    silence_native_stderr()
+    try:
+        return load_model(weights, device="cpu"), load_calibration(calibration)
+    except FcnsyncError as exc:
+        _fail(str(exc))
+        raise  # unreachable: _fail exits
+
+
+def _print_tables(report: dict) -> None:  # type: ignore[type-arg]
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    console = Console(stderr=False)
+    for truth, rows in report["accuracy"].items():
+        ctxs = sorted({k for r in rows.values() for k in r}, key=lambda k: (k == "ctxclip", k))
+        table = Table(title=f"accuracy within +-1 frame ({truth} truth)")
+        table.add_column("method/group")
+        for k in ctxs:
+            table.add_column(
+                k.replace("ctx", "") + ("" if k == "ctxclip" else " fr"), justify="right"
+            )
+        for name, row in sorted(rows.items()):
+            table.add_row(name, *[f"{100 * row[k]:.1f}%" if k in row else "" for k in ctxs])
+        console.print(table)
+    cal = report["calibration"]
+    console.print(
+        f"calibration: ECE {cal['ece']:.3f} on {cal['trials']} trials "
+        f"(cross-validated refit: {cal['cross_validated_ece']:.3f})"
+    )
+
+
+@main.command("eval")
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--weights", type=click.Path(dir_okay=False), help="Checkpoint (default: shipped).")
+@click.option("--calibration", type=click.Path(dir_okay=False), help="Calibration file.")
+@click.option(
+    "--cache",
+    "cache_dir",
+    default=".fcnsync-cache",
+    show_default=True,
+    help="Where extracted features are cached.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    default="eval",
+    show_default=True,
+    help="Folder for report.json and reliability.png.",
+)
+def eval_cmd(
+    data_dir: str, weights: str | None, calibration: str | None, cache_dir: str, out_dir: str
+) -> None:
+    """Evaluate on DATA_DIR (clips with a manifest.tsv): injected offsets, context windows of
+    5-15 frames and whole clips, the classical baseline, and the calibration's ECE."""
+    from .evaluate import run_evaluation  # noqa: PLC0415
+
+    model, cal = _load(weights, calibration)
+    report = run_evaluation(data_dir, model, cal, os.path.join(cache_dir, "eval"), out_dir)
+    _print_tables(report)
+    click.echo(f"wrote {out_dir}/report.json and {out_dir}/reliability.png", err=True)
+
+
+@main.command()
+@click.argument("clips", nargs=-1, required=True)
+@click.option(
+    "--labels",
+    type=click.Path(exists=True, dir_okay=False),
+    help="CSV with columns path,offset_frames: the clips' true offsets.",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Calibration file to write (use it with detect --calibration).",
+)
+@click.option("--weights", type=click.Path(dir_okay=False), help="Checkpoint (default: shipped).")
+@click.option(
+    "--calibration",
+    type=click.Path(dir_okay=False),
+    help="The calibration to compare against (default: shipped).",
+)
+def calibrate(
+    clips: tuple[str, ...],
+    labels: str | None,
+    output: str,
+    weights: str | None,
+    calibration: str | None,
+) -> None:
+    """Fit a calibration for your own material from CLIPS (files or folders).
+
+    Each clip is shifted by the tool itself (-12..12 frames). With --labels the CSV gives each
+    clip's true offset; without, each clip's own offset is estimated from its shifted copies,
+    so the fit learns how far the evidence can be trusted on this material."""
+    import csv  # noqa: PLC0415
+
+    from .batch import expand_inputs  # noqa: PLC0415
+    from .errors import FcnsyncError  # noqa: PLC0415
+    from .evaluate import CONTEXT_PAD, calibrate_clips  # noqa: PLC0415
+    from .pipeline import extract  # noqa: PLC0415
+    from .train import tracks_from_extracted  # noqa: PLC0415
+
+    model, cal = _load(weights, calibration)
+    truth: dict[str, float] = {}
+    if labels:
+        with open(labels, newline="") as fh:
+            for row in csv.DictReader(fh):
+                try:
+                    truth[os.path.basename(row["path"])] = float(row["offset_frames"])
+                except (KeyError, ValueError):
+                    _fail(f"{labels}: needs columns path,offset_frames with numbers", EXIT_USAGE)
+    tracks = []
+    for path in expand_inputs(clips):
+        try:
+            ex = extract(path)
+        except FcnsyncError as exc:
+            click.echo(f"Error: {path}: {exc}", err=True)
+            continue
+        for tr in tracks_from_extracted(ex, pad=15 + CONTEXT_PAD + 12):
+            if labels:
+                if tr.name not in truth:
+                    click.echo(f"Error: {path}: not in {labels}", err=True)
+                    continue
+                tr.truth_frames = truth[tr.name]
+            tracks.append(tr)
+    if len(tracks) < 2:
+        _fail("need at least 2 clips with a face and speech to calibrate")
+    try:
+        new, figures = calibrate_clips(tracks, model, cal, labelled=bool(labels))
+    except FcnsyncError as exc:
+        _fail(str(exc))
+        return
+    new.save(output)
+    click.echo(
+        f"{len(tracks)} clips, {int(figures['trials'])} trials, accuracy "
+        f"{100 * figures['accuracy']:.1f}%: ECE before {figures['ece_before']:.3f}, after "
+        f"{figures['ece_after']:.3f} (cross-validated {figures['ece_after_cross_validated']:.3f})"
+    )
+    click.echo(f"wrote {output}; use it with: fcnsync detect --calibration {output}", err=True)
+
+
+@main.command()
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--out",
+    "out_dir",
+    default="runs/train",
+    show_default=True,
+    help="Run folder: checkpoints, log.jsonl, state for resuming.",
+)
+@click.option("--cache", "cache_dir", default=".fcnsync-cache", show_default=True)
+@click.option("--steps", type=click.IntRange(1), default=None, help="Training steps.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
+def train(
+    data_dir: str, out_dir: str, cache_dir: str, steps: int | None, seed: int, threads: int
+) -> None:
+    """Train the network on DATA_DIR (a folder of in-sync talking clips, with or without a
+    manifest.tsv). Resumes where an interrupted run in --out stopped."""
+    from .faces import silence_native_stderr  # noqa: PLC0415
+    from .train import TrainConfig, prepare_tracks, train_screened  # noqa: PLC0415
+
+    silence_native_stderr()
+    cfg = TrainConfig(seed=seed, threads=threads)
+    if steps:
+        cfg.steps = steps
+    tracks = prepare_tracks(data_dir, os.path.join(cache_dir, "train"), pad=40)
+    if not tracks:
+        _fail(f"no usable clips (a face and speech) in {data_dir}")
+    click.echo(f"{len(tracks)} clips of {len({t.person for t in tracks})} people", err=True)
+    last = train_screened(tracks, out_dir, cfg)
+    click.echo(f"wrote {last}", err=True)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
-"""One family of errors whose messages a user can act on. Only ``cli.py`` maps them to exit codes."""
+"""One family of errors whose messages a user can act on.
+
+Only ``cli.py`` maps them to exit codes."""
 
 from __future__ import annotations
 

@@ -20,8 +20,50 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # 20 outer + 20 inner lip contour points of the 468-point face mesh, in contour order.
-LIP_OUTER = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185]
-LIP_INNER = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191]
+LIP_OUTER = [
+    61,
+    146,
+    91,
+    181,
+    84,
+    17,
+    314,
+    405,
+    321,
+    375,
+    291,
+    409,
+    270,
+    269,
+    267,
+    0,
+    37,
+    39,
+    40,
+    185,
+]
+LIP_INNER = [
+    78,
+    95,
+    88,
+    178,
+    87,
+    14,
+    317,
+    402,
+    318,
+    324,
+    308,
+    415,
+    310,
+    311,
+    312,
+    13,
+    82,
+    81,
+    80,
+    191,
+]
 # Points that move with the head but not with speech: eye corners, nose bridge and tip, forehead,
 # cheekbones, temples. Used to undo head pose.
 RIGID = [33, 133, 362, 263, 168, 6, 197, 1, 10, 151, 234, 454, 127, 356, 50, 280]
@@ -81,8 +123,9 @@ def silence_native_stderr() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, fd)
     os.close(devnull)
-    sys.stderr = os.fdopen(real, "w", buffering=1, encoding=sys.stderr.encoding,
-                           errors="backslashreplace")
+    sys.stderr = os.fdopen(
+        real, "w", buffering=1, encoding=sys.stderr.encoding, errors="backslashreplace"
+    )
     _NATIVE_STDERR_SILENCED = True
 
 
@@ -202,7 +245,9 @@ class FaceTracker:
         return boxes[: self.max_faces]
 
     def _is_cut(self, rgb: np.ndarray) -> bool:
-        gray = self._cv2.resize(rgb, (32, 32), interpolation=self._cv2.INTER_AREA).astype(np.float32)
+        gray = self._cv2.resize(rgb, (32, 32), interpolation=self._cv2.INTER_AREA).astype(
+            np.float32
+        )
         prev, self._thumb = self._thumb, gray
         return prev is not None and float(np.abs(gray - prev).mean()) > SCENE_CUT_DIFF
 
@@ -238,7 +283,9 @@ class FaceTracker:
                 best.matched = True
                 best.misses = 0
                 continue
-            if len(self._live) < self.max_faces and all(_iou(lt.box, box) < 0.2 for lt in self._live):
+            if len(self._live) < self.max_faces and all(
+                _iou(lt.box, box) < 0.2 for lt in self._live
+            ):
                 track = Track(track_id=self._next_id)
                 self._next_id += 1
                 self._live.append(_LiveTrack(track, box, self._new_mesh()))
@@ -264,7 +311,9 @@ class FaceTracker:
         ix0, iy0, ix1, iy1 = max(sx0, 0), max(sy0, 0), min(sx1, w), min(sy1, h)
         if ix1 > ix0 and iy1 > iy0:
             crop[iy0 - sy0 : iy1 - sy0, ix0 - sx0 : ix1 - sx0] = rgb[iy0:iy1, ix0:ix1]
-        crop = self._cv2.resize(crop, (MESH_CROP_PX, MESH_CROP_PX), interpolation=self._cv2.INTER_AREA)
+        crop = self._cv2.resize(
+            crop, (MESH_CROP_PX, MESH_CROP_PX), interpolation=self._cv2.INTER_AREA
+        )
         if live.started:
             res = live.mesh.process(crop)  # type: ignore[attr-defined]
         else:

@@ -36,7 +36,11 @@ _EYE_L, _EYE_R = RIGID.index(33), RIGID.index(263)
 _FOREHEAD, _NOSE = RIGID.index(10), RIGID.index(1)
 _MEL_BASIS = torch.from_numpy(
     librosa.filters.mel(
-        sr=AUDIO_SAMPLE_RATE_HZ, n_fft=WIN_SAMPLES, n_mels=N_MELS, fmin=MEL_FMIN_HZ, fmax=MEL_FMAX_HZ
+        sr=AUDIO_SAMPLE_RATE_HZ,
+        n_fft=WIN_SAMPLES,
+        n_mels=N_MELS,
+        fmin=MEL_FMIN_HZ,
+        fmax=MEL_FMAX_HZ,
     )
 ).float()
 _WINDOW = torch.hann_window(WIN_SAMPLES)
@@ -120,7 +124,9 @@ class MelStream:
         used = seg[: (n - 1) * HOP_SAMPLES + WIN_SAMPLES]
         self._frames.append(log_mel(used))
         frames = np.lib.stride_tricks.sliding_window_view(used, WIN_SAMPLES)[::HOP_SAMPLES]
-        self._energy.append(np.sqrt((frames.astype(np.float64) ** 2).mean(axis=1)).astype(np.float32))
+        self._energy.append(
+            np.sqrt((frames.astype(np.float64) ** 2).mean(axis=1)).astype(np.float32)
+        )
         self._next_frame += n
         drop = self._next_frame * HOP_SAMPLES - self._buf_start
         self._buf = self._buf[drop:]
@@ -272,7 +278,9 @@ def track_on_grid(
     start = float(times_s[0])
     g = int(round((times_s[-1] - start) * fps)) + 1
     grid_t = start + np.arange(g) / fps
-    idx = np.clip(np.searchsorted(times_s, grid_t), 1, len(times_s) - 1) if len(times_s) > 1 else None
+    idx = (
+        np.clip(np.searchsorted(times_s, grid_t), 1, len(times_s) - 1) if len(times_s) > 1 else None
+    )
     if idx is None:
         nearest = np.zeros(g, dtype=np.int64)
     else:
@@ -287,8 +295,9 @@ def track_on_grid(
 
 
 def mouth_opening(points: np.ndarray) -> np.ndarray:
-    """Inner-lip gap over face size (forehead to nose tip) per frame, the classical sync cue. ``points`` (N, P, 3)
-    in ``faces.LANDMARKS`` order -> (N,) float32, NaN where no face."""
+    """Inner-lip gap over face size (forehead to nose tip) per frame, the classical sync cue.
+
+    ``points`` (N, P, 3) in ``faces.LANDMARKS`` order -> (N,) float32, NaN where no face."""
     gap = np.linalg.norm(points[:, UPPER_INNER, :2] - points[:, LOWER_INNER, :2], axis=1)
     height = np.linalg.norm(points[:, FACE_TOP, :2] - points[:, NOSE_TIP, :2], axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):

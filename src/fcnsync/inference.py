@@ -81,12 +81,16 @@ def score_sequences(
                 floor = seq.audio[:, :-1].min() if len(seq.audio) else 0.0
                 audio[k, : (s0 - a0) * AUDIO_PER_FRAME, :-1] = floor
                 audio[k, (s1 - a0) * AUDIO_PER_FRAME :, :-1] = floor
-        scores = model.lag_scores(
-            torch.from_numpy(lips).transpose(1, 2).to(device),
-            torch.from_numpy(valid).to(device),
-            torch.from_numpy(audio).transpose(1, 2).to(device),
-            max_lag,
-        ).cpu().numpy()
+        scores = (
+            model.lag_scores(
+                torch.from_numpy(lips).transpose(1, 2).to(device),
+                torch.from_numpy(valid).to(device),
+                torch.from_numpy(audio).transpose(1, 2).to(device),
+                max_lag,
+            )
+            .cpu()
+            .numpy()
+        )
         for k, (si, c0, c1, ctx) in enumerate(batch):
             out[si][:, c0:c1] = scores[k, :, ctx : ctx + (c1 - c0)]
     return out

@@ -152,7 +152,7 @@ def _upright(frame: av.VideoFrame, max_side: int) -> np.ndarray:
     rot = int(getattr(frame, "rotation", 0) or 0) % 360
     # PyAV reports the display matrix angle counter-clockwise; np.rot90 turns counter-clockwise.
     if rot in (90, 180, 270):
-        rgb = np.ascontiguousarray(np.rot90(rgb, k=rot // 90))
+        rgb = np.ascontiguousarray(np.rot90(rgb, k=rot // 90))  # type: ignore[assignment]
     return rgb
 
 
@@ -218,7 +218,7 @@ class MediaReader:
                         if t is None:
                             t = 0.0 if last_video_s is None else last_video_s + frame_period_s
                         if last_video_s is not None and t <= last_video_s - 1e-6:
-                            continue  # out-of-order or duplicated timestamp: keep the clock monotonic
+                            continue  # duplicated or out-of-order timestamp: keep time monotonic
                         last_video_s = t
                         stats.video_frames += 1
                         if stats.first_video_time_s is None:

@@ -102,7 +102,7 @@ def save_extracted(ex: Extracted, path: str | os.PathLike[str]) -> None:
         arrays[f"t{i}_times"] = times
         arrays[f"t{i}_points"] = points
         arrays[f"t{i}_boxes"] = boxes
-    np.savez_compressed(path, **arrays)
+    np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -166,8 +166,9 @@ def verdict_text(offset_ms: float, offset_frames: float) -> str:
 
 
 def error_result(path: str, message: str, elapsed_s: float | None = None) -> Result:
-    return Result(path=path, status="error", error=message, verdict=f"error: {message}",
-                  elapsed_s=elapsed_s)
+    return Result(
+        path=path, status="error", error=message, verdict=f"error: {message}", elapsed_s=elapsed_s
+    )
 
 
 def _series(scores, weights, fps: float, start_s: float, cal: Calibration, scale: float):  # type: ignore[no-untyped-def]
@@ -177,14 +178,18 @@ def _series(scores, weights, fps: float, start_s: float, cal: Calibration, scale
         w = weights[:, t0 : t0 + step]
         used = int((w[(len(w) - 1) // 2] > 0.5).sum())
         if used < max(3, step // 4):
-            out.append({"t_s": round(start_s + t0 / fps, 3), "offset_frames": None, "confidence": 0.0})
+            out.append(
+                {"t_s": round(start_s + t0 / fps, 3), "offset_frames": None, "confidence": 0.0}
+            )
             continue
         est = estimate(lag_curve(scores[:, t0 : t0 + step], w), used, scale)
-        out.append({
-            "t_s": round(start_s + t0 / fps, 3),
-            "offset_frames": round(est.offset_frames - cal.bias_frames, 2),
-            "confidence": round(cal.probability(est), 3),
-        })
+        out.append(
+            {
+                "t_s": round(start_s + t0 / fps, 3),
+                "offset_frames": round(est.offset_frames - cal.bias_frames, 2),
+                "confidence": round(cal.probability(est), 3),
+            }
+        )
     return out
 
 
@@ -199,7 +204,7 @@ def measure(
     fps = ex.info.fps
     pad = audio_pad_frames(max_lag)
     mel = normalise_mel(ex.mel)
-    usable: list[tuple[Track, float, Sequence, object]] = []
+    usable: list[tuple[Track, float, Sequence, np.ndarray]] = []
     results: list[TrackResult] = []
     estimates: list[Estimate | None] = []
     for tr in ex.tracks:
@@ -216,33 +221,34 @@ def measure(
         level = speech_activity(ex.mel, start - max_lag / fps, fps, n + 2 * max_lag)
         w = frame_weights(seq.valid, level, max_lag)
         speech_frames = int((w[max_lag] > 0.5).sum())
-        base = dict(
+        result = TrackResult(
             track_id=tr.track_id,
             start_s=round(start, 3),
-            end_s=round(start + len(seq.lips) / fps, 3),
-            frames=len(seq.lips),
+            end_s=round(start + n / fps, 3),
+            frames=n,
             face_fraction=round(float(seq.valid.mean()), 3),
             speech_frames=speech_frames,
-            box=[round(float(x), 1) for x in box],  # type: ignore[union-attr]
+            box=[round(float(x), 1) for x in box],
+            offset_frames=None,
+            offset_ms=None,
+            confidence=None,
+            status="undetermined",
+            reason="no speech",
         )
+        results.append(result)
         if speech_frames < MIN_SPEECH_FRAMES:
-            results.append(TrackResult(**base, offset_frames=None, offset_ms=None, confidence=None,
-                                       status="undetermined", reason="no speech"))
             estimates.append(None)
             continue
         est = estimate(lag_curve(sc, w), speech_frames, scale)
         conf = calibration.probability(est)
         off = est.offset_frames - calibration.bias_frames
-        results.append(TrackResult(
-            **base,
-            offset_frames=round(off, 2),
-            offset_ms=round(off / fps * 1000, 1),
-            confidence=round(conf, 4),
-            status="ok" if conf >= calibration.threshold else "undetermined",
-            reason=None if conf >= calibration.threshold else "ambiguous lip-sync evidence",
-            lag_curve=[round(float(x), 4) for x in est.curve],
-            series=_series(sc, w, fps, start, calibration, scale),
-        ))
+        result.offset_frames = round(off, 2)
+        result.offset_ms = round(off / fps * 1000, 1)
+        result.confidence = round(conf, 4)
+        result.status = "ok" if conf >= calibration.threshold else "undetermined"
+        result.reason = None if conf >= calibration.threshold else "ambiguous lip-sync evidence"
+        result.lag_curve = [round(float(x), 4) for x in est.curve]
+        result.series = _series(sc, w, fps, start, calibration, scale)
         estimates.append(est)
     return results, estimates
 
@@ -276,9 +282,15 @@ def summarise_tracks(
     """The file's record: the headline is the track with the strongest sync evidence."""
     fps = ex.info.fps
     duration = max(ex.info.duration_s, ex.video_end_s - ex.video_start_s + 1 / fps)
-    res = Result(path=path, status="undetermined", fps=round(fps, 3), tracks=tracks,
-                 duration_s=round(duration, 3), elapsed_s=round(elapsed_s, 3),
-                 max_lag_frames=max_lag)
+    res = Result(
+        path=path,
+        status="undetermined",
+        fps=round(fps, 3),
+        tracks=tracks,
+        duration_s=round(duration, 3),
+        elapsed_s=round(elapsed_s, 3),
+        max_lag_frames=max_lag,
+    )
     scored = [t for t in tracks if t.confidence is not None]
     if not tracks:
         res.reason = "no face found"

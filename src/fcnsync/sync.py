@@ -91,8 +91,9 @@ def estimate(curve: np.ndarray, frames_used: int, logit_scale: float) -> Estimat
     )
 
 
-def baseline_lag_scores(opening: np.ndarray, valid: np.ndarray, level_db: np.ndarray,
-                        max_lag: int) -> np.ndarray:
+def baseline_lag_scores(
+    opening: np.ndarray, valid: np.ndarray, level_db: np.ndarray, max_lag: int
+) -> np.ndarray:
     """The classical method's scores in the model's layout: per-frame products of the z-scored
     mouth opening (T,) and the z-scored audio level at frame t + l.
 

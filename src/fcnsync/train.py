@@ -36,6 +36,7 @@ from .features import (
 )
 from .inference import Sequence, audio_pad_frames
 from .model import FCNSyncNet, ModelConfig, checkpoint_dict
+from .pipeline import Extracted
 
 MIN_TRACK_FRAMES = 20
 MIN_FOUND_FRACTION = 0.5
@@ -45,12 +46,12 @@ MIN_FOUND_FRACTION = 0.5
 class TrainConfig:
     """Hyper-parameters of one training run (stored in the checkpoint's metadata)."""
 
-    steps: int = 6000
+    steps: int = 1500
     batch_size: int = 48
-    window_frames: tuple[int, ...] = (12, 25, 50)
+    window_frames: tuple[int, ...] = (5, 9, 15, 25, 50)
     max_lag: int = 15
     lr: float = 2e-3
-    weight_decay: float = 1e-2
+    weight_decay: float = 5e-2
     frame_loss_weight: float = 0.3
     person_balance: float = 0.35  # sample a person with probability ~ clips ** this
     speed_jitter: float = 0.2  # replay clips at exp(U(-x, x)) times their speed
@@ -59,7 +60,11 @@ class TrainConfig:
     seed: int = 0
     save_every: int = 250
     threads: int = 2
-    model: dict = field(default_factory=dict)
+    model: dict = field(
+        default_factory=lambda: {"channels": 64, "embed_dim": 32, "dropout": 0.3}
+    )
+    screen_steps: int = 500  # a first model, trained this long, screens the labels
+    screen_max_offset: float = 1.5  # clips it finds further off than this (frames) are set aside
 
 
 @dataclass
@@ -81,15 +86,19 @@ class CachedTrack:
     truth_frames: float = 0.0  # the clip's own offset where known (positive: audio leads)
 
 
-def load_cached(path: str | os.PathLike[str], pad: int, all_tracks: bool = False) -> list[CachedTrack]:
-    """Tracks of one cached clip (``pipeline.save_extracted``) as model inputs: the longest
-    usable track, or every usable track with ``all_tracks``."""
-    z = np.load(path)
-    fps = float(z["fps"])
-    mel = normalise_mel(LogMel(float(z["mel_start_s"]), z["mel"], z["energy"]))
+def tracks_from_raw(
+    name: str,
+    fps: float,
+    mel: LogMel,
+    raw: list[tuple[np.ndarray, np.ndarray]],
+    pad: int,
+    all_tracks: bool = False,
+) -> list[CachedTrack]:
+    """Model inputs of one clip from its raw face tracks ``(times (N,), points (N, P, 3))`` and
+    its (not yet normalised) log-mel: the longest usable track, or all with ``all_tracks``."""
+    mel = normalise_mel(mel)
     out = []
-    for i in range(int(z["n_tracks"])):
-        times, points = z[f"t{i}_times"], z[f"t{i}_points"]
+    for i, (times, points) in enumerate(raw):
         if len(times) < MIN_TRACK_FRAMES:
             continue
         found = float(np.isfinite(points[:, 0, 0]).mean())
@@ -97,13 +106,14 @@ def load_cached(path: str | os.PathLike[str], pad: int, all_tracks: bool = False
             continue
         start, lips, valid = track_on_grid(times, lip_features(points), fps)
         n = len(lips)
-        audio = audio_on_grid(mel, start - pad / fps, fps, n + 2 * pad)
         out.append(
             CachedTrack(
-                name=Path(path).name.split(".")[0],
-                person="",
+                name=name,
+                person=name,
                 fps=fps,
-                seq=Sequence(lips=lips, valid=valid, audio=audio, pad=pad),
+                seq=Sequence(
+                    lips, valid, audio_on_grid(mel, start - pad / fps, fps, n + 2 * pad), pad
+                ),
                 level_db=speech_activity(mel, start, fps, n),
                 opening=track_on_grid(times, mouth_opening(points)[:, None], fps)[1][:, 0],
                 mel=mel,
@@ -117,13 +127,32 @@ def load_cached(path: str | os.PathLike[str], pad: int, all_tracks: bool = False
     return out
 
 
+def load_cached(
+    path: str | os.PathLike[str], pad: int, all_tracks: bool = False
+) -> list[CachedTrack]:
+    """``tracks_from_raw`` of a clip cached by ``pipeline.save_extracted``."""
+    z = np.load(path)
+    raw = [(z[f"t{i}_times"], z[f"t{i}_points"]) for i in range(int(z["n_tracks"]))]
+    mel = LogMel(float(z["mel_start_s"]), z["mel"], z["energy"])
+    return tracks_from_raw(
+        Path(path).name.split(".")[0], float(z["fps"]), mel, raw, pad, all_tracks
+    )
+
+
+def tracks_from_extracted(ex: Extracted, pad: int, all_tracks: bool = False) -> list[CachedTrack]:
+    """``tracks_from_raw`` of a freshly decoded file."""
+    raw = [tr.arrays()[:2] for tr in ex.tracks]
+    return tracks_from_raw(Path(ex.info.path).name, ex.info.fps, ex.mel, raw, pad, all_tracks)
+
+
 def _augment_lips(lips: torch.Tensor, gen: torch.Generator, anisotropy: float) -> torch.Tensor:
     """(B, W, LIP_DIMS): random scale (x and y apart), rotation and per-point jitter."""
     b, w, d = lips.shape
     pts = lips.view(b, w, d // 2, 2)
     scale = torch.exp(torch.empty(b, 1, 1, 1).uniform_(-0.3, 0.3, generator=gen))
-    scale = scale * torch.exp(torch.empty(b, 1, 1, 2).uniform_(-anisotropy, anisotropy,
-                                                               generator=gen))
+    scale = scale * torch.exp(
+        torch.empty(b, 1, 1, 2).uniform_(-anisotropy, anisotropy, generator=gen)
+    )
     ang = torch.empty(b).uniform_(-0.2, 0.2, generator=gen)
     rot = torch.stack(
         [torch.stack([ang.cos(), -ang.sin()], -1), torch.stack([ang.sin(), ang.cos()], -1)], -2
@@ -222,7 +251,7 @@ class Sampler:
             # the network must find lag "lag": position j holds the audio of frame j - lag,
             # in output frames, i.e. (j - lag) * rate source frames from t0
             j = (np.arange(n_audio) + 0.5) / AUDIO_PER_FRAME - 0.5 - big_l - lag
-            a_pos = ((t0 + j * rate + tr.seq.pad) * AUDIO_PER_FRAME + 0.5 * (AUDIO_PER_FRAME - 1))
+            a_pos = (t0 + j * rate + tr.seq.pad) * AUDIO_PER_FRAME + 0.5 * (AUDIO_PER_FRAME - 1)
             a_pos = np.clip(a_pos, 0, len(tr.seq.audio) - 1.001)
             a_lo = np.floor(a_pos).astype(int)
             aw = (a_pos - a_lo)[:, None]
@@ -237,8 +266,13 @@ class Sampler:
 
 
 def loss_fn(
-    model: FCNSyncNet, lips: torch.Tensor, valid: torch.Tensor, audio: torch.Tensor,
-    target: torch.Tensor, max_lag: int, frame_weight: float,
+    model: FCNSyncNet,
+    lips: torch.Tensor,
+    valid: torch.Tensor,
+    audio: torch.Tensor,
+    target: torch.Tensor,
+    max_lag: int,
+    frame_weight: float,
 ) -> tuple[torch.Tensor, float]:
     """Cross-entropy over lags of the window's mean score, plus of each frame's score."""
     scores = model.lag_scores(lips.transpose(1, 2), valid, audio.transpose(1, 2), max_lag)
@@ -329,8 +363,9 @@ def train(
                 state_path.with_suffix(".tmp"),
             )
             os.replace(state_path.with_suffix(".tmp"), state_path)
-            meta = {"train": {k: v for k, v in cfg.__dict__.items()}, "step": step}
-            meta["train"]["window_frames"] = list(cfg.window_frames)
+            train_meta: dict[str, object] = dict(cfg.__dict__)
+            train_meta["window_frames"] = list(cfg.window_frames)
+            meta = {"train": train_meta, "step": step}
             ckpt = checkpoint_dict(model, meta)
             torch.save(ckpt, out / f"step{step:06d}.pt")
             with open(log_path, "a") as fh:
@@ -347,8 +382,11 @@ __all__ = ["TrainConfig", "CachedTrack", "load_cached", "train", "audio_pad_fram
 
 
 def prepare_tracks(
-    data_dir: str | os.PathLike[str], cache_dir: str | os.PathLike[str], pad: int,
-    kinds: tuple[str, ...] = ("real",), all_tracks: bool = False,
+    data_dir: str | os.PathLike[str],
+    cache_dir: str | os.PathLike[str],
+    pad: int,
+    kinds: tuple[str, ...] = ("real",),
+    all_tracks: bool = False,
 ) -> list[CachedTrack]:
     """Cache (once) and load the clips of ``data_dir`` whose manifest kind is in ``kinds``."""
     from .cache import build_cache, cache_path, read_clips  # noqa: PLC0415
@@ -367,3 +405,44 @@ def prepare_tracks(
             tr.truth_frames = float(clip.inherent_offset_frames or 0.0)
             tracks.append(tr)
     return tracks
+
+
+def clip_offsets(model: FCNSyncNet, tracks: list[CachedTrack], max_lag: int = 15) -> list[float]:
+    """The model's whole-clip offset (frames) of each track as it is, no shift injected."""
+    from .evaluate import trials_for  # noqa: PLC0415
+
+    out = []
+    for tr in tracks:
+        (trial,) = trials_for(model, [tr], offsets=(0,), contexts=(0,), max_lag=max_lag)
+        out.append(float(trial.predictions[0]) if trial.predictions.size else 0.0)
+    return out
+
+
+def train_screened(
+    tracks: list[CachedTrack], out_dir: str | os.PathLike[str], cfg: TrainConfig, validate=None
+) -> Path:
+    """Training labels assume every clip is in sync. Check it: train a first model for
+    ``cfg.screen_steps`` steps, measure every training clip with it, set aside the clips it finds
+    more than ``cfg.screen_max_offset`` frames off (listed in ``excluded.json``), then train the
+    final model on the rest. Both stages resume."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    from .model import load_model  # noqa: PLC0415
+
+    out = Path(out_dir)
+    screen_cfg = replace(cfg, steps=cfg.screen_steps, save_every=cfg.screen_steps)
+    first = train(tracks, out / "screen", screen_cfg)
+    excluded_path = out / "excluded.json"
+    if excluded_path.exists():
+        excluded = json.loads(excluded_path.read_text())
+    else:
+        offsets = clip_offsets(load_model(first, device="cpu"), tracks, cfg.max_lag)
+        excluded = {
+            tr.name: round(off, 2)
+            for tr, off in zip(tracks, offsets, strict=True)
+            if abs(off) > cfg.screen_max_offset
+        }
+        excluded_path.write_text(json.dumps(excluded, indent=1, sort_keys=True) + "\n")
+    kept = [tr for tr in tracks if tr.name not in excluded]
+    print(f"screening set aside {len(excluded)} of {len(tracks)} clips", file=sys.stderr)
+    return train(kept, out, cfg, validate=validate)

@@ -14,8 +14,18 @@ from rich.table import Table
 from .pipeline import Result
 
 CSV_FIELDS = (
-    "path", "status", "offset_ms", "offset_frames", "fps", "confidence", "verdict", "reason",
-    "error", "n_tracks", "duration_s", "elapsed_s",
+    "path",
+    "status",
+    "offset_ms",
+    "offset_frames",
+    "fps",
+    "confidence",
+    "verdict",
+    "reason",
+    "error",
+    "n_tracks",
+    "duration_s",
+    "elapsed_s",
 )
 FORMATS = ("table", "json", "jsonl", "csv")
 
@@ -89,8 +99,14 @@ class TableWriter(Writer):
 
     def finish(self) -> None:
         table = Table(title=None, show_lines=False)
-        for name, justify in (("file", "left"), ("status", "left"), ("offset ms", "right"),
-                              ("frames", "right"), ("confidence", "right"), ("note", "left")):
+        for name, justify in (
+            ("file", "left"),
+            ("status", "left"),
+            ("offset ms", "right"),
+            ("frames", "right"),
+            ("confidence", "right"),
+            ("note", "left"),
+        ):
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
         for r in self._rows:
             style = {"ok": "green", "undetermined": "yellow", "error": "red"}.get(r.status, "")
@@ -107,7 +123,10 @@ class TableWriter(Writer):
 
 
 _WRITERS: dict[str, type[Writer]] = {
-    "table": TableWriter, "json": JsonWriter, "jsonl": JsonlWriter, "csv": CsvWriter,
+    "table": TableWriter,
+    "json": JsonWriter,
+    "jsonl": JsonlWriter,
+    "csv": CsvWriter,
 }
 
 

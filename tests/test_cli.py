@@ -1,0 +1,111 @@
+"""The command line: formats, inputs, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+from synth import make_clip
+
+
+def run(args, stdin=None, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "fcnsync.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clips")
+    make_clip(root / "a.mp4", seconds=2.0)
+    (root / "sub").mkdir()
+    make_clip(root / "sub" / "b.mkv", seconds=2.0)
+    (root / "notes.txt").write_text("not media")
+    return root
+
+
+def test_folder_to_jsonl_one_record_per_media_file(clips, tiny_checkpoint):
+    r = run(["detect", str(clips), "--weights", str(tiny_checkpoint), "--format", "jsonl"])
+    assert r.returncode == 0, r.stderr
+    records = [json.loads(line) for line in r.stdout.splitlines()]
+    assert sorted(rec["path"].rsplit("/", 1)[-1] for rec in records) == ["a.mp4", "b.mkv"]
+    for rec in records:  # a bar is no face: measured, but undetermined
+        assert rec["status"] == "undetermined" and rec["reason"] == "no face found"
+        assert rec["offset_ms"] is None
+    assert "Traceback" not in r.stderr
+
+
+def test_paths_on_stdin_with_csv(clips, tiny_checkpoint):
+    paths = f"{clips / 'a.mp4'}\n{clips / 'sub' / 'b.mkv'}\n"
+    r = run(["detect", "-", "--weights", str(tiny_checkpoint), "--format", "csv"], stdin=paths)
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert [row["path"] for row in rows] == paths.split()
+    assert rows[0]["status"] == "undetermined"
+
+
+def test_nul_separated_stdin(clips, tiny_checkpoint):
+    paths = f"{clips / 'a.mp4'}\0{clips / 'sub' / 'b.mkv'}\0"
+    r = run(["detect", "-", "-0", "--weights", str(tiny_checkpoint)], stdin=paths)
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 2
+
+
+def test_bad_files_give_one_line_each_and_exit_1(clips, tiny_checkpoint, tmp_path):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    text = tmp_path / "text.mov"
+    text.write_text("hello\n" * 100)
+    r = run(
+        [
+            "detect",
+            str(empty),
+            str(text),
+            str(tmp_path / "missing.mp4"),
+            str(clips / "a.mp4"),
+            "--weights",
+            str(tiny_checkpoint),
+            "--format",
+            "json",
+        ]
+    )
+    assert r.returncode == 1
+    records = json.loads(r.stdout)
+    assert [rec["status"] for rec in records] == ["error", "error", "error", "undetermined"]
+    lines = r.stderr.strip().splitlines()
+    assert lines == [
+        f"Error: {empty}: empty file",
+        f"Error: {text}: not a media file, or an unreadable one",
+        f"Error: {tmp_path / 'missing.mp4'}: no such file",
+    ]
+
+
+def test_usage_error_exits_2():
+    r = run(["detect"])
+    assert r.returncode == 2
+    r = run(["detect", "x.mp4", "--format", "yaml"])
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_damaged_weights_are_one_line(tmp_path, clips):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\0" * 100)
+    r = run(["detect", str(clips / "a.mp4"), "--weights", str(bad)])
+    assert r.returncode == 1
+    assert len(r.stderr.strip().splitlines()) == 1 and "not a valid fcnsync checkpoint" in r.stderr
+
+
+def test_output_file_gets_complete_lines(clips, tiny_checkpoint, tmp_path):
+    out = tmp_path / "out.jsonl"
+    r = run(["detect", str(clips), "--weights", str(tiny_checkpoint), "-o", str(out)])
+    assert r.returncode == 0 and r.stdout == ""
+    text = out.read_text()
+    assert text.endswith("\n") and len(text.splitlines()) == 2
