@@ -60,7 +60,7 @@ def make_clip(
         vs = None
         if with_video:
             vs = out.add_stream(vcodec, rate=fps)
-            vs.width, vs.height = w, h
+            vs.width, vs.height = (h, w) if rotation in (90, 270, -90) else (w, h)
             vs.pix_fmt = "yuv420p"
             if rotation is not None:
                 vs.set_display_rotation(rotation)
@@ -77,6 +77,8 @@ def make_clip(
                 bar_h = int(round(2 + env[i] * h * 0.25))
                 cx, cy = int(w * MOUTH_CX), int(h * MOUTH_CY)
                 img[cy - bar_h // 2 : cy + (bar_h + 1) // 2, cx - w // 6 : cx + w // 6] = 255
+                if rotation:  # stored turned, so that it is upright once the rotation is applied
+                    img = np.ascontiguousarray(np.rot90(img, k=-rotation // 90))
                 frame = av.VideoFrame.from_ndarray(img, format="rgb24")
                 frame.pts = i
                 frame.time_base = Fraction(1, fps)

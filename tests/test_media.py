@@ -43,9 +43,13 @@ def test_audio_timestamp_delay_is_kept_on_the_common_clock(tmp_path, ext):
 
 
 def test_rotation_metadata_gives_upright_frames(tmp_path):
+    # stored 96 wide and 160 high, shown 160 wide and 96 high with the bar across
     path = make_clip(tmp_path / "r.mp4", seconds=1.0, size=(160, 96), rotation=90)
     _, frames, _ = _read(path)
-    assert frames[0].rgb.shape[:2] == (160, 96)
+    rgb = frames[0].rgb
+    assert rgb.shape[:2] == (96, 160)
+    bright = np.argwhere(rgb[:, :, 0] > 128)
+    assert np.ptp(bright[:, 1]) > np.ptp(bright[:, 0])  # wider than high: upright
 
 
 def test_probe_reports_streams(tmp_path):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import av
@@ -34,7 +34,7 @@ class MediaInfo:
     path: str
     container: str
     duration_s: float
-    fps: float  # average frame rate of the video stream
+    fps: float  # average frame rate of the video stream (0 until measured if the header lacks it)
     width: int  # coded size, before any display rotation
     height: int
     video_codec: str
@@ -118,7 +118,7 @@ def _info(spath: str, container: av.container.InputContainer) -> MediaInfo:
     rate = v.average_rate or v.guessed_rate or v.base_rate
     fps = float(rate) if rate else 0.0
     if not (MIN_FPS <= fps <= MAX_FPS):
-        raise MediaError(f"unusable video frame rate ({fps:.3g} fps)")
+        fps = 0.0  # unknown: measured from the frame timestamps while decoding
     duration_s = 0.0
     if container.duration is not None:
         duration_s = container.duration / 1_000_000
@@ -188,7 +188,7 @@ class MediaReader:
         resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_SAMPLE_RATE_HZ)
         next_audio_s: float | None = None
         last_video_s: float | None = None
-        frame_period_s = 1.0 / self.info.fps
+        frame_period_s = 1.0 / (self.info.fps or 25.0)
         last_progress = time.monotonic()
         stats = self.stats
         try:
@@ -253,3 +253,21 @@ class MediaReader:
             raise MediaError("no decodable video frames")
         if stats.audio_samples == 0:
             raise MediaError("no decodable audio")
+        self.info = replace(self.info, fps=self._frame_rate())
+
+    def _frame_rate(self) -> float:
+        """The header's rate when the timestamps agree with it, else the measured mean rate
+        (variable frame rate, or a container that stores no rate)."""
+        stats = self.stats
+        header = self.info.fps
+        if stats.video_frames < 2 or stats.last_video_time_s == stats.first_video_time_s:
+            if header:
+                return header
+            raise MediaError("cannot tell the video frame rate")
+        span = (stats.last_video_time_s or 0.0) - (stats.first_video_time_s or 0.0)
+        measured = (stats.video_frames - 1) / span
+        if header and abs(header - measured) <= 0.25 * measured:
+            return header
+        if not (MIN_FPS <= measured <= MAX_FPS):
+            raise MediaError(f"unusable video frame rate ({measured:.3g} fps)")
+        return measured

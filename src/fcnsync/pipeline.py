@@ -292,10 +292,10 @@ def summarise_tracks(
         max_lag_frames=max_lag,
     )
     scored = [t for t in tracks if t.confidence is not None]
-    if not tracks:
-        res.reason = "no face found"
-    elif ex.video_frames < 2 * max_lag:
+    if ex.video_frames < 2 * max_lag:
         res.reason = f"clip too short for the searched range (+-{max_lag} frames)"
+    elif not tracks:
+        res.reason = "no face found"
     elif not scored:
         res.reason = tracks[0].reason or "no speech"
     else:
