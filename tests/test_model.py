@@ -69,3 +69,17 @@ def test_checkpoint_rebuilds_its_own_model(tiny_checkpoint, tiny_model):
     assert model.cfg.channels == 16
     for p, q in zip(model.parameters(), tiny_model.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+def test_shipped_weights_load_and_a_damaged_copy_is_refused(tmp_path, monkeypatch):
+    import fcnsync.model as model_module
+
+    model = load_model(device="cpu")  # the checkpoint installed with the package
+    assert model.cfg.embed_dim > 0
+    damaged = tmp_path / model_module.DEFAULT_WEIGHTS
+    data = bytearray(model_module.shipped_weights_path().read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    monkeypatch.setattr(model_module, "shipped_weights_path", lambda name=None: damaged)
+    with pytest.raises(ModelError, match="SHA-256"):
+        load_model(device="cpu")

@@ -173,7 +173,10 @@ def _print_tables(report: dict) -> None:  # type: ignore[type-arg]
 
     console = Console(stderr=False)
     for truth, rows in report["accuracy"].items():
-        ctxs = sorted({k for r in rows.values() for k in r}, key=lambda k: (k == "ctxclip", k))
+        ctxs = sorted(
+            {k for r in rows.values() for k in r},
+            key=lambda k: (k == "ctxclip", int(k[3:]) if k[3:].isdigit() else 0),
+        )
         table = Table(title=f"accuracy within +-1 frame ({truth} truth)")
         table.add_column("method/group")
         for k in ctxs:
@@ -208,15 +211,27 @@ def _print_tables(report: dict) -> None:  # type: ignore[type-arg]
     show_default=True,
     help="Folder for report.json and reliability.png.",
 )
+@click.option(
+    "--fit-calibration",
+    "fit_to",
+    type=click.Path(dir_okay=False),
+    help="Fit a calibration on this data, save it here and report with it.",
+)
 def eval_cmd(
-    data_dir: str, weights: str | None, calibration: str | None, cache_dir: str, out_dir: str
+    data_dir: str,
+    weights: str | None,
+    calibration: str | None,
+    cache_dir: str,
+    out_dir: str,
+    fit_to: str | None = None,
 ) -> None:
     """Evaluate on DATA_DIR (clips with a manifest.tsv): injected offsets, context windows of
     5-15 frames and whole clips, the classical baseline, and the calibration's ECE."""
     from .evaluate import run_evaluation  # noqa: PLC0415
 
     model, cal = _load(weights, calibration)
-    report = run_evaluation(data_dir, model, cal, os.path.join(cache_dir, "eval"), out_dir)
+    cache = os.path.join(cache_dir, os.path.basename(os.path.abspath(data_dir)))
+    report = run_evaluation(data_dir, model, cal, cache, out_dir, fit_to=fit_to)
     _print_tables(report)
     click.echo(f"wrote {out_dir}/report.json and {out_dir}/reliability.png", err=True)
 
@@ -325,7 +340,8 @@ def train(
     cfg = TrainConfig(seed=seed, threads=threads)
     if steps:
         cfg.steps = steps
-    tracks = prepare_tracks(data_dir, os.path.join(cache_dir, "train"), pad=40)
+    cache = os.path.join(cache_dir, os.path.basename(os.path.abspath(data_dir)))
+    tracks = prepare_tracks(data_dir, cache, pad=40)
     if not tracks:
         _fail(f"no usable clips (a face and speech) in {data_dir}")
     click.echo(f"{len(tracks)} clips of {len({t.person for t in tracks})} people", err=True)

@@ -20,7 +20,9 @@ from .features import AUDIO_PER_FRAME, LIP_DIMS, N_MELS
 
 DEFAULT_WEIGHTS = "fcnsync-v1.pt"
 # SHA-256 of the checkpoints shipped in weights/; load_model refuses any other content.
-SHIPPED_SHA256: dict[str, str] = {}
+SHIPPED_SHA256: dict[str, str] = {
+    "fcnsync-v1.pt": "3856e072aea0ce70c14089706ac8e080e811402d1fc09e03ca2b2781bbabe0ec",
+}
 
 
 @dataclass

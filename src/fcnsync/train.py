@@ -46,7 +46,7 @@ MIN_FOUND_FRACTION = 0.5
 class TrainConfig:
     """Hyper-parameters of one training run (stored in the checkpoint's metadata)."""
 
-    steps: int = 1500
+    steps: int = 3000
     batch_size: int = 48
     window_frames: tuple[int, ...] = (5, 9, 15, 25, 50)
     max_lag: int = 15

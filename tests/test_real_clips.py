@@ -1,0 +1,37 @@
+"""The shipped model on real development clips (skipped where ../shared is absent)."""
+
+from __future__ import annotations
+
+import pytest
+
+import fcnsync
+
+
+@pytest.fixture(scope="module")
+def model():
+    return fcnsync.load_model(device="cpu")
+
+
+def test_syncnet_demo_clip_audio_leads_by_3_frames(dev_dir, model):
+    res = fcnsync.detect(dev_dir / "R-V-Abhishek__Syncnet_FCN__data_example.avi", model=model)
+    assert res.status == "ok", res.verdict
+    assert res.offset_frames == pytest.approx(3.0, abs=1.0)
+    assert res.offset_ms == pytest.approx(res.offset_frames * 40, abs=1)
+    assert res.verdict.startswith("audio leads video by")
+
+
+def test_delayed_copy_of_the_demo_clip(dev_dir, model):
+    # the audio was delayed 480 ms + 69 ms of MP3 priming: about -8.7 frames on one clock
+    res = fcnsync.detect(dev_dir / "rvafcn_2.avi", model=model)
+    assert res.status == "ok", res.verdict
+    assert res.offset_frames == pytest.approx(-8.7, abs=1.0)
+
+
+def test_unseen_grid_speaker_is_in_sync(dev_dir, model):
+    res = fcnsync.detect(dev_dir / "grid_s23_priazn.mpg", model=model)
+    assert res.status == "ok" and abs(res.offset_frames) <= 1.0
+
+
+def test_music_without_a_face_is_undetermined(dev_dir, model):
+    res = fcnsync.detect(dev_dir / "moviepy_neg_2.mp4", model=model)
+    assert res.status == "undetermined" and res.reason == "no face found"
