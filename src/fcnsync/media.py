@@ -68,6 +68,8 @@ class DecodeStats:
     skipped_packets: int = 0
     first_video_time_s: float | None = None
     last_video_time_s: float | None = None
+    frame_size: tuple[int, int] = (0, 0)  # (width, height) of the decoded, upright frames
+    scale: float = 1.0  # decoded size over the stored size
     extra: dict[str, float] = field(default_factory=dict)
 
 
@@ -224,7 +226,11 @@ class MediaReader:
                         if stats.first_video_time_s is None:
                             stats.first_video_time_s = t
                         stats.last_video_time_s = t
-                        yield VideoFrame(time_s=float(t), rgb=_upright(frame, self.max_side_px))
+                        rgb = _upright(frame, self.max_side_px)
+                        if stats.video_frames == 1:
+                            stats.frame_size = (rgb.shape[1], rgb.shape[0])
+                            stats.scale = max(rgb.shape[:2]) / max(frame.width, frame.height)
+                        yield VideoFrame(time_s=float(t), rgb=rgb)
                     elif isinstance(frame, av.AudioFrame):
                         if frame.time is not None and (
                             next_audio_s is None or abs(frame.time - next_audio_s) > 0.02

@@ -43,6 +43,8 @@ class Extracted:
     video_frames: int
     scene_cuts_s: list[float] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
+    frame_size: tuple[int, int] = (0, 0)  # decoded (width, height); tracks are in these pixels
+    decode_scale: float = 1.0  # decoded size over the stored size
 
 
 def extract(path: str | os.PathLike[str], tracker: FaceTracker | None = None) -> Extracted:
@@ -78,6 +80,8 @@ def extract(path: str | os.PathLike[str], tracker: FaceTracker | None = None) ->
         video_end_s=float(stats.last_video_time_s or 0.0),
         video_frames=stats.video_frames,
         scene_cuts_s=list(tracker.scene_cuts),
+        frame_size=stats.frame_size,
+        decode_scale=stats.scale,
         timings_s={
             "decode": t_decode,
             "track": t_track,
@@ -108,7 +112,7 @@ def save_extracted(ex: Extracted, path: str | os.PathLike[str]) -> None:
 @dataclass
 class TrackResult:
     """One face track's measurement. Times in seconds on the media clock, ``box`` the median
-    face box (x0, y0, x1, y1) in pixels of the decoded frame."""
+    face box (x0, y0, x1, y1) in the video's pixels (as displayed, after rotation)."""
 
     track_id: int
     start_s: float
@@ -155,6 +159,15 @@ class Result:
                 tr.pop("lag_curve", None)
                 tr.pop("series", None)
         return d
+
+
+def _box_in_video_pixels(box: np.ndarray, ex: Extracted) -> list[float]:
+    """A face box from decoded-frame pixels to the video's own (upright) pixels, clipped."""
+    w, h = ex.frame_size
+    x0, y0, x1, y1 = (float(v) for v in box)
+    x0, x1 = max(0.0, x0), min(float(w), x1) if w else x1
+    y0, y1 = max(0.0, y0), min(float(h), y1) if h else y1
+    return [round(v / ex.decode_scale, 1) for v in (x0, y0, x1, y1)]
 
 
 def verdict_text(offset_ms: float, offset_frames: float) -> str:
@@ -228,7 +241,7 @@ def measure(
             frames=n,
             face_fraction=round(float(seq.valid.mean()), 3),
             speech_frames=speech_frames,
-            box=[round(float(x), 1) for x in box],
+            box=_box_in_video_pixels(box, ex),
             offset_frames=None,
             offset_ms=None,
             confidence=None,
