@@ -46,7 +46,10 @@ def test_folder_to_jsonl_one_record_per_media_file(clips, tiny_checkpoint):
 
 def test_paths_on_stdin_with_csv(clips, tiny_checkpoint):
     paths = f"{clips / 'a.mp4'}\n{clips / 'sub' / 'b.mkv'}\n"
-    r = run(["detect", "-", "--weights", str(tiny_checkpoint), "--format", "csv"], stdin=paths)
+    r = run(
+        ["detect", "-", "--weights", str(tiny_checkpoint), "--format", "csv", "--ordered"],
+        stdin=paths,
+    )
     assert r.returncode == 0, r.stderr
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert [row["path"] for row in rows] == paths.split()
@@ -81,11 +84,14 @@ def test_bad_files_give_one_line_each_and_exit_1(clips, tiny_checkpoint, tmp_pat
     records = json.loads(r.stdout)
     assert [rec["status"] for rec in records] == ["error", "error", "error", "undetermined"]
     lines = r.stderr.strip().splitlines()
-    assert lines == [
-        f"Error: {empty}: empty file",
-        f"Error: {text}: not a media file, or an unreadable one",
-        f"Error: {tmp_path / 'missing.mp4'}: no such file",
-    ]
+    assert lines[-1] == "4 files: 0 ok, 1 undetermined, 3 error"  # the summary
+    assert sorted(lines[:-1]) == sorted(
+        [
+            f"Error: {empty}: empty file",
+            f"Error: {text}: not a media file, or an unreadable one",
+            f"Error: {tmp_path / 'missing.mp4'}: no such file",
+        ]
+    )
 
 
 def test_usage_error_exits_2():

@@ -1,34 +1,31 @@
-"""Many files: expanding inputs (files, folders, paths on stdin) and running them in turn."""
+"""Many files: expanding inputs (files, folders, paths on stdin), worker processes that each load
+the model once, per-file isolation (a crash or a hang in one file is that file's error record),
+ordering, resuming from an earlier output file, and progress."""
 
 from __future__ import annotations
 
+import csv
 import fnmatch
+import json
+import multiprocessing as mp
 import os
+import queue
 import sys
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from .errors import FcnsyncError
 
 MEDIA_SUFFIXES = frozenset(
     {
-        ".mp4",
-        ".m4v",
-        ".mov",
-        ".mkv",
-        ".webm",
-        ".avi",
-        ".mpg",
-        ".mpeg",
-        ".flv",
-        ".ts",
-        ".mts",
-        ".m2ts",
-        ".3gp",
-        ".wmv",
-        ".ogv",
-        ".mxf",
-        ".dv",
+        ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".flv", ".ts", ".mts",
+        ".m2ts", ".3gp", ".wmv", ".ogv", ".mxf", ".dv",
     }
-)
+)  # fmt: skip
+FILE_TIMEOUT_S = 1800.0  # a file that takes longer than this is stopped and reported
 
 
 def _stdin_paths(null_separated: bool) -> Iterator[str]:
@@ -62,3 +59,192 @@ def expand_inputs(
                     yield os.path.join(root, name)
         else:
             yield item
+
+
+def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Records of a detect output file: jsonl, a json array, or csv."""
+    text = Path(path).read_text(encoding="utf-8", errors="surrogateescape")
+    if text.startswith("path,"):
+        yield from csv.DictReader(text.splitlines())
+        return
+    if text.lstrip().startswith("["):
+        try:
+            yield from json.loads(text)
+            return
+        except ValueError:
+            pass
+    for line in text.splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(rec, dict):
+            yield rec
+
+
+def done_paths(output: str | os.PathLike[str]) -> set[str]:
+    """Paths already recorded in an earlier output file (jsonl, json lines or csv), for
+    ``--resume``. A last line cut short by a killed run is removed from the file first."""
+    p = Path(output)
+    if not p.exists() or p.stat().st_size == 0:
+        return set()
+    data = p.read_bytes()
+    if not data.endswith(b"\n"):  # a half-written last line: drop it, it will be redone
+        data = data[: data.rfind(b"\n") + 1]
+        with open(p, "r+b") as fh:
+            fh.truncate(len(data))
+    return {str(rec["path"]) for rec in read_records(p) if rec.get("path")}
+
+
+@dataclass
+class WorkerSettings:
+    """What each worker needs to build its own model and run ``detect``."""
+
+    weights: str | None
+    calibration: str | None
+    device: str | None
+    max_lag: int
+    batch_size: int
+
+
+def _worker(settings: WorkerSettings, inbox: Any, results: Any) -> None:
+    """A worker process: load the model once, then measure the files it is given."""
+    import torch  # noqa: PLC0415
+
+    from .calibration import load_calibration  # noqa: PLC0415
+    from .faces import silence_native_stderr  # noqa: PLC0415
+    from .model import load_model  # noqa: PLC0415
+    from .pipeline import detect, error_result  # noqa: PLC0415
+
+    silence_native_stderr()
+    torch.set_num_threads(1)
+    model = load_model(settings.weights, device=settings.device)
+    cal = load_calibration(settings.calibration)
+    results.put(("ready", -1, os.getpid()))
+    while True:
+        task = inbox.get()
+        if task is None:
+            return
+        index, path = task
+        try:
+            rec = detect(
+                path,
+                model=model,
+                calibration=cal,
+                max_lag=settings.max_lag,
+                batch_size=settings.batch_size,
+            )
+        except Exception as exc:  # one bad file never stops a batch
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            rec = error_result(path, f"internal error: {first}")
+        results.put(("done", index, rec))
+
+
+class _Worker:
+    def __init__(self, ctx: Any, settings: WorkerSettings, results: Any, target: Any):
+        self.inbox = ctx.Queue()
+        self.proc = ctx.Process(target=target, args=(settings, self.inbox, results), daemon=True)
+        self.proc.start()
+        self.task: int | None = None  # the index it is working on
+        self.since = 0.0
+
+    def give(self, index: int, path: str) -> None:
+        self.task, self.since = index, time.monotonic()
+        self.inbox.put((index, path))
+
+
+def run_parallel(
+    paths: list[str],
+    settings: WorkerSettings,
+    jobs: int,
+    on_result: Callable[[int, Any], None],
+    timeout_s: float = FILE_TIMEOUT_S,
+    worker: Callable[[WorkerSettings, Any, Any], None] = _worker,
+) -> None:
+    """Measure ``paths`` in ``jobs`` worker processes, each given one file at a time;
+    ``on_result(index, Result)`` is called in completion order. A worker that dies (a native
+    crash) or exceeds ``timeout_s`` on a file yields an error record for that file and is
+    replaced; the other files go on."""
+    from .pipeline import error_result  # noqa: PLC0415
+
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    workers = [_Worker(ctx, settings, results, worker) for _ in range(min(jobs, len(paths)))]
+    deaths_idle = 0
+    todo = list(range(len(paths)))[::-1]
+    remaining = len(paths)
+    while remaining:
+        for w in workers:
+            if w.task is None and todo and w.proc.is_alive():
+                i = todo.pop()
+                w.give(i, paths[i])
+        try:
+            kind, index, payload = results.get(timeout=0.5)
+            if kind == "done":
+                for w in workers:
+                    if w.task == index:
+                        w.task = None
+                on_result(index, payload)
+                remaining -= 1
+        except queue.Empty:
+            pass
+        now = time.monotonic()
+        for k, w in enumerate(workers):
+            dead = not w.proc.is_alive()
+            too_long = not dead and w.task is not None and now - w.since > timeout_s
+            if not dead and not too_long:
+                continue
+            if too_long:
+                w.proc.kill()
+            w.proc.join(timeout=5)
+            if w.task is not None:
+                why = (
+                    f"timed out after {timeout_s:.0f} s"
+                    if too_long
+                    else f"the decoder crashed (exit code {w.proc.exitcode})"
+                )
+                on_result(w.task, error_result(paths[w.task], why))
+                remaining -= 1
+            else:
+                deaths_idle += 1
+                if deaths_idle > 3:
+                    raise FcnsyncError("worker processes die before their first file")
+            workers[k] = _Worker(ctx, settings, results, worker)
+    for w in workers:
+        w.inbox.put(None)
+    for w in workers:
+        w.proc.join(timeout=10)
+        if w.proc.is_alive():
+            w.proc.kill()
+
+
+class Reorder:
+    """Hands results on in input order (``--ordered``), holding the ones that come early."""
+
+    def __init__(self, emit: Callable[[Any], None]):
+        self.emit = emit
+        self.next = 0
+        self.waiting: dict[int, Any] = {}
+
+    def __call__(self, index: int, result: Any) -> None:
+        self.waiting[index] = result
+        while self.next in self.waiting:
+            self.emit(self.waiting.pop(self.next))
+            self.next += 1
+
+
+def summary_text(results: list[Any]) -> str:
+    """Counts per status and the spread of the offsets found, for stderr at the end."""
+    from collections import Counter  # noqa: PLC0415
+
+    counts = Counter(r.status for r in results)
+    parts = [f"{counts.get(s, 0)} {s}" for s in ("ok", "undetermined", "error")]
+    line = f"{len(results)} files: " + ", ".join(parts)
+    offs = sorted(abs(r.offset_frames) for r in results if r.offset_frames is not None)
+    if offs:
+        within1 = sum(o <= 1 for o in offs)
+        line += (
+            f"; |offset| <= 1 frame: {within1}, 1-3: {sum(1 < o <= 3 for o in offs)}, "
+            f"> 3: {sum(o > 3 for o in offs)} (median {offs[len(offs) // 2]:.1f} frames)"
+        )
+    return line

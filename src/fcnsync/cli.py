@@ -37,8 +37,23 @@ def main() -> None:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, writable=True),
-    help="Write records to this file instead of stdout.",
+    type=click.Path(dir_okay=False),
+    help="Write records to this file instead of stdout (each line complete).",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="With --output (jsonl or csv): skip files already in it, append the rest.",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Worker processes, each loading the model once [default: the CPU count].",
+)
+@click.option(
+    "--ordered", is_flag=True, help="Write records in input order (default: as files finish)."
 )
 @click.option(
     "--max-lag",
@@ -78,11 +93,24 @@ def main() -> None:
     is_flag=True,
     help="Add each track's lag curve and per-second series to json/jsonl records.",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No per-file error lines on stderr.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(1),
+    default=1800.0,
+    show_default=True,
+    help="Seconds one file may take (with workers).",
+)
+@click.option(
+    "-q", "--quiet", is_flag=True, help="No progress, summary or per-file error lines on stderr."
+)
 def detect(
     inputs: tuple[str, ...],
     fmt: str,
     output: str | None,
+    resume: bool,
+    jobs: int | None,
+    ordered: bool,
     max_lag: int,
     calibration: str | None,
     weights: str | None,
@@ -91,13 +119,21 @@ def detect(
     glob_: str | None,
     null_sep: bool,
     evidence: bool,
+    timeout_s: float,
     quiet: bool,
 ) -> None:
     """Measure the lip-sync offset of INPUTS: files, folders, or - for paths on stdin.
 
     Positive offsets mean the audio leads the video. Exit code 0 when every file was
     measured (ok or undetermined), 1 when any file failed, 2 for a usage error."""
-    from .batch import expand_inputs  # noqa: PLC0415 - keep --help fast
+    from .batch import (  # noqa: PLC0415 - keep --help fast
+        Reorder,
+        WorkerSettings,
+        done_paths,
+        expand_inputs,
+        run_parallel,
+        summary_text,
+    )
     from .calibration import load_calibration  # noqa: PLC0415
     from .errors import FcnsyncError  # noqa: PLC0415
     from .faces import silence_native_stderr  # noqa: PLC0415
@@ -106,6 +142,8 @@ def detect(
     from .pipeline import error_result  # noqa: PLC0415
     from .writers import get_writer  # noqa: PLC0415
 
+    if resume and not output:
+        _fail("--resume needs --output FILE", EXIT_USAGE)
     silence_native_stderr()
     try:
         model = load_model(weights, device=device)
@@ -116,41 +154,149 @@ def detect(
     except RuntimeError as exc:  # e.g. an unknown torch device
         _fail(f"cannot use device {device!r}: {str(exc).splitlines()[0]}", EXIT_USAGE)
         return
+    if fmt == "auto":
+        fmt = (
+            ("jsonl" if output and not output.endswith(".csv") else "csv")
+            if output
+            else ("table" if sys.stdout.isatty() else "jsonl")
+        )
+    if resume and fmt not in ("jsonl", "csv"):
+        _fail("--resume works with --format jsonl or csv", EXIT_USAGE)
+    paths = list(expand_inputs(inputs, glob_, null_sep))
+    skipped = 0
+    if resume and output:
+        done = done_paths(output)
+        skipped = sum(p in done for p in paths)
+        paths = [p for p in paths if p not in done]
     stream: IO[str]
     if output:
         try:
-            stream = open(output, "w", encoding="utf-8", newline="")
+            appending = resume and os.path.exists(output) and os.path.getsize(output) > 0
+            stream = open(
+                output,
+                "a" if appending else "w",
+                encoding="utf-8",
+                newline="",
+                errors="surrogateescape",
+            )
         except OSError as exc:
             _fail(f"cannot write {output}: {exc.strerror}", EXIT_USAGE)
             return
     else:
+        appending = False
         stream = sys.stdout
-    if fmt == "auto":
-        fmt = "table" if stream.isatty() else "jsonl"
-    writer = get_writer(fmt, stream, evidence=evidence)
-    failed = 0
+    writer = get_writer(fmt, stream, evidence=evidence, header=not appending)
+    results = []
+    show = not quiet and sys.stderr.isatty()
+    progress = _progress(len(paths)) if show and len(paths) > 1 else None
+
+    def emit(result) -> None:  # type: ignore[no-untyped-def]
+        results.append(result)
+        if result.status == "error" and not quiet:
+            line = f"Error: {result.path}: {result.error}"
+            (
+                progress.console.print(line, markup=False, highlight=False)
+                if progress
+                else click.echo(line, err=True)
+            )
+        writer.write(result)
+        if progress:
+            progress.advance(0)
+
+    n_jobs = jobs or os.cpu_count() or 1
     try:
-        for path in expand_inputs(inputs, glob_, null_sep):
-            try:
-                result = detect_one(
-                    path, model=model, calibration=cal, max_lag=max_lag, batch_size=batch_size
-                )
-            except Exception as exc:  # one bad file never stops a batch
-                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                result = error_result(path, f"internal error: {first}")
-            if result.status == "error":
-                failed += 1
-                if not quiet:
-                    click.echo(f"Error: {path}: {result.error}", err=True)
-            writer.write(result)
+        if progress:
+            progress.start()
+        if n_jobs > 1 and len(paths) > 1:
+            settings = WorkerSettings(weights, calibration, device, max_lag, batch_size)
+            sink = Reorder(emit) if ordered else (lambda i, r: emit(r))
+            run_parallel(paths, settings, n_jobs, sink, timeout_s=timeout_s)
+        else:
+            for path in paths:
+                try:
+                    result = detect_one(
+                        path, model=model, calibration=cal, max_lag=max_lag, batch_size=batch_size
+                    )
+                except Exception as exc:  # one bad file never stops a batch
+                    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    result = error_result(path, f"internal error: {first}")
+                emit(result)
     except KeyboardInterrupt:
+        if progress:
+            progress.stop()
         writer.finish()
-        click.echo("Interrupted: finished records were written.", err=True)
+        click.echo(f"Interrupted: {len(results)} finished records were written.", err=True)
         sys.exit(130)
+    if progress:
+        progress.stop()
     writer.finish()
     if output:
         stream.close()
+    if not quiet and len(results) + skipped > 1:
+        extra = f" ({skipped} already in {output})" if skipped else ""
+        click.echo(summary_text(results) + extra, err=True)
+    failed = sum(r.status == "error" for r in results)
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _progress(total: int):  # type: ignore[no-untyped-def]
+    from rich.console import Console  # noqa: PLC0415
+    from rich.progress import (  # noqa: PLC0415
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("measuring"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    progress.add_task("files", total=total)
+    return progress
+
+
+@main.command()
+@click.argument("results_file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--max-offset-frames",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Keep clips whose |offset| is at most this many frames.",
+)
+@click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.9, show_default=True)
+@click.option("--invert", is_flag=True, help="Print the clips that do NOT pass instead.")
+@click.option("-0", "--null", "null_sep", is_flag=True, help="End each path with NUL.")
+def select(
+    results_file: str, max_offset_frames: float, min_confidence: float, invert: bool, null_sep: bool
+) -> None:
+    """Print the paths of the clips in RESULTS_FILE (jsonl or csv from detect) that are in sync:
+    status ok, |offset_frames| <= --max-offset-frames, confidence >= --min-confidence."""
+    from .batch import read_records  # noqa: PLC0415
+
+    end = "\0" if null_sep else "\n"
+    for rec in read_records(results_file):
+        try:
+            offset = float(rec.get("offset_frames") or "nan")
+            confidence = float(rec.get("confidence") or "nan")
+        except (TypeError, ValueError):
+            offset = confidence = float("nan")
+        ok = (
+            rec.get("status") == "ok"
+            and abs(offset) <= max_offset_frames
+            and confidence >= min_confidence
+        )
+        if ok != invert:
+            sys.stdout.write(str(rec["path"]) + end)
 
 
 def _load(weights: str | None, calibration: str | None):  # type: ignore[no-untyped-def]

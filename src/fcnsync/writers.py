@@ -33,7 +33,7 @@ FORMATS = ("table", "json", "jsonl", "csv")
 class Writer:
     """Base writer: ``write`` one result at a time, then ``finish`` once."""
 
-    def __init__(self, stream: IO[str], evidence: bool = False):
+    def __init__(self, stream: IO[str], evidence: bool = False, header: bool = True):
         self.stream = stream
         self.evidence = evidence
 
@@ -53,7 +53,7 @@ class JsonlWriter(Writer):
 class JsonWriter(Writer):
     """One JSON array, its elements streamed as they come."""
 
-    def __init__(self, stream: IO[str], evidence: bool = False):
+    def __init__(self, stream: IO[str], evidence: bool = False, header: bool = True):
         super().__init__(stream, evidence)
         self._count = 0
 
@@ -76,10 +76,11 @@ def csv_row(result: Result) -> dict[str, object]:
 
 
 class CsvWriter(Writer):
-    def __init__(self, stream: IO[str], evidence: bool = False):
+    def __init__(self, stream: IO[str], evidence: bool = False, header: bool = True):
         super().__init__(stream, evidence)
         self._csv = csv.DictWriter(stream, fieldnames=list(CSV_FIELDS), lineterminator="\n")
-        self._csv.writeheader()
+        if header:  # not when appending to an earlier run's file
+            self._csv.writeheader()
         stream.flush()
 
     def write(self, result: Result) -> None:
@@ -90,7 +91,7 @@ class CsvWriter(Writer):
 class TableWriter(Writer):
     """A rich table for people, printed when the batch ends."""
 
-    def __init__(self, stream: IO[str], evidence: bool = False):
+    def __init__(self, stream: IO[str], evidence: bool = False, header: bool = True):
         super().__init__(stream, evidence)
         self._rows: list[Result] = []
 
@@ -130,6 +131,7 @@ _WRITERS: dict[str, type[Writer]] = {
 }
 
 
-def get_writer(fmt: str, stream: IO[str], evidence: bool = False) -> Writer:
-    """The writer for ``fmt`` (one of ``FORMATS``) on ``stream``."""
-    return _WRITERS[fmt](stream, evidence)
+def get_writer(fmt: str, stream: IO[str], evidence: bool = False, header: bool = True) -> Writer:
+    """The writer for ``fmt`` (one of ``FORMATS``) on ``stream``; ``header``: False when
+    appending to an earlier run's output."""
+    return _WRITERS[fmt](stream, evidence, header)

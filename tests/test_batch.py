@@ -1,0 +1,116 @@
+"""Batches: inputs, workers, isolation of crashes and hangs, ordering, resuming."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from crashy import worker as crashy_worker
+from synth import make_clip
+
+from fcnsync.batch import Reorder, WorkerSettings, done_paths, expand_inputs, run_parallel
+
+SETTINGS = WorkerSettings(None, None, "cpu", 15, 16)
+
+
+def test_a_crash_or_a_hang_is_that_file_s_error_and_the_rest_go_on():
+    paths = ["a.mp4", "crash.mp4", "b.mp4", "hang.mp4", "c.mp4", "d.mp4"]
+    got = {}
+    run_parallel(
+        paths, SETTINGS, 2, lambda i, r: got.setdefault(i, r), timeout_s=8, worker=crashy_worker
+    )
+    assert sorted(got) == list(range(6))
+    assert got[1].status == "error" and "crashed" in got[1].error
+    assert got[3].status == "error" and "timed out" in got[3].error
+    assert all(got[i].status == "ok" for i in (0, 2, 4, 5))
+
+
+def test_reorder_gives_input_order():
+    out = []
+    r = Reorder(out.append)
+    for i in (2, 0, 3, 1):
+        r(i, i)
+    assert out == [0, 1, 2, 3]
+
+
+def test_folder_walk_finds_media_recursively(tmp_path):
+    (tmp_path / "x" / "y").mkdir(parents=True)
+    for name in ("a.mp4", "x/b.MOV", "x/y/c.mkv", "x/notes.txt", "x/y/d.json"):
+        (tmp_path / name).write_bytes(b"")
+    found = [p[len(str(tmp_path)) + 1 :] for p in expand_inputs([str(tmp_path)])]
+    assert found == ["a.mp4", "x/b.MOV", "x/y/c.mkv"]
+    assert [p[-5:] for p in expand_inputs([str(tmp_path)], glob="*.mkv")] == ["c.mkv"]
+
+
+def test_half_written_last_line_is_dropped_on_resume(tmp_path):
+    out = tmp_path / "r.jsonl"
+    out.write_text('{"path": "a.mp4", "status": "ok"}\n{"path": "b.mp4", "sta')
+    assert done_paths(out) == {"a.mp4"}
+    assert out.read_text() == '{"path": "a.mp4", "status": "ok"}\n'
+
+
+def _cli(args, stdin=None):
+    return subprocess.run(
+        [sys.executable, "-m", "fcnsync.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_mixed_folder_with_two_jobs_then_resume_does_no_work_twice(tmp_path, tiny_checkpoint):
+    root = tmp_path / "clips"
+    (root / "nested").mkdir(parents=True)
+    make_clip(root / "a.mp4", seconds=2)
+    make_clip(root / "nested" / "b.mkv", seconds=2)
+    (root / "empty.mp4").write_bytes(b"")
+    (root / "broken.mov").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x01" * 500)
+    (root / "readme.txt").write_text("not media")
+    out = tmp_path / "out.jsonl"
+    r = _cli(["detect", str(root), "--weights", str(tiny_checkpoint), "-j", "2", "-o", str(out)])
+    assert r.returncode == 1, r.stderr
+    recs = {
+        json.loads(line)["path"].rsplit("/", 1)[-1]: json.loads(line)
+        for line in out.read_text().splitlines()
+    }
+    assert sorted(recs) == ["a.mp4", "b.mkv", "broken.mov", "empty.mp4"]
+    assert recs["empty.mp4"]["status"] == "error" and recs["broken.mov"]["status"] == "error"
+    assert recs["a.mp4"]["status"] == "undetermined"
+    assert "4 files: 0 ok, 2 undetermined, 2 error" in r.stderr
+    # a second run with --resume finds everything done and measures nothing
+    r2 = _cli(["detect", str(root), "--weights", str(tiny_checkpoint), "-o", str(out), "--resume"])
+    assert r2.returncode == 0 and len(out.read_text().splitlines()) == 4
+    assert "4 already in" in r2.stderr
+    # a new file is the only one measured
+    make_clip(root / "nested" / "c.mp4", seconds=2)
+    r3 = _cli(
+        [
+            "detect",
+            str(root),
+            "--weights",
+            str(tiny_checkpoint),
+            "-o",
+            str(out),
+            "--resume",
+            "--ordered",
+        ]
+    )
+    lines = out.read_text().splitlines()
+    assert r3.returncode == 0 and len(lines) == 5 and lines[-1].find("c.mp4") > 0
+
+
+def test_select_prints_the_in_sync_paths(tmp_path):
+    res = tmp_path / "r.jsonl"
+    rows = [
+        {"path": "good.mp4", "status": "ok", "offset_frames": 0.4, "confidence": 0.97},
+        {"path": "late.mp4", "status": "ok", "offset_frames": -3.0, "confidence": 0.99},
+        {"path": "unsure.mp4", "status": "ok", "offset_frames": 0.0, "confidence": 0.5},
+        {"path": "none.mp4", "status": "undetermined", "offset_frames": None, "confidence": None},
+    ]
+    res.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = _cli(["select", str(res)])
+    assert r.returncode == 0 and r.stdout == "good.mp4\n"
+    r = _cli(["select", str(res), "--invert", "--max-offset-frames", "3"])
+    assert r.stdout.split() == ["unsure.mp4", "none.mp4"]
