@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from fcnsync.faces import LANDMARKS, LIP_INNER, LIP_OUTER, RIGID, Track
+from fcnsync.faces import LANDMARKS, LIP_INNER, LIP_OUTER, RIGID, Track, drain_tracks
 
 MOUTH_CX, MOUTH_CY = 0.5, 0.6  # relative position of the bar in the frame
 
@@ -156,6 +156,9 @@ class BarTracker:
         self.track.times_s.append(time_s)
         self.track.points.append(pts)
         self.track.boxes.append(np.array([cx - w / 4, h * 0.1, cx + w / 4, h * 0.9], np.float32))
+
+    def drain(self, before_s: float) -> list[Track]:
+        return drain_tracks([self.track], before_s, [])
 
     def finish(self) -> list[Track]:
         return [self.track] if self.track.times_s else []

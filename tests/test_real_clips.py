@@ -35,3 +35,13 @@ def test_unseen_grid_speaker_is_in_sync(dev_dir, model):
 def test_music_without_a_face_is_undetermined(dev_dir, model):
     res = fcnsync.detect(dev_dir / "moviepy_neg_2.mp4", model=model)
     assert res.status == "undetermined" and res.reason == "no face found"
+
+
+def test_scoring_in_stretches_matches_the_whole_file(dev_dir, model):
+    from fcnsync.pipeline import detect
+
+    path = dev_dir / "adnerf_obama_1.mp4"  # 20 s
+    whole = detect(path, model=model, segment_s=1e6)
+    parts = detect(path, model=model, segment_s=4.0)
+    assert parts.offset_frames == pytest.approx(whole.offset_frames, abs=0.2)
+    assert parts.tracks[0].frames == whole.tracks[0].frames

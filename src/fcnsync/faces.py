@@ -8,6 +8,7 @@ mesh's full resolution. Tracks are cut at scene changes and when the face is los
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
 import sys
@@ -162,6 +163,19 @@ class Track:
         if not self.points:
             return 0.0
         return float(np.mean([np.isfinite(p[0, 0]) for p in self.points]))
+
+
+def drain_tracks(tracks: list[Track], before_s: float, done: list[Track]) -> list[Track]:
+    """Split off the frames before ``before_s`` of ``tracks``; empty tracks leave ``done``."""
+    out = []
+    for tr in tracks:
+        k = bisect.bisect_left(tr.times_s, before_s)
+        if k == 0:
+            continue
+        out.append(Track(tr.track_id, tr.times_s[:k], tr.points[:k], tr.boxes[:k]))
+        del tr.times_s[:k], tr.points[:k], tr.boxes[:k]
+    done[:] = [t for t in done if t.times_s]
+    return sorted(out, key=lambda t: t.track_id)
 
 
 class _LiveTrack:
@@ -342,6 +356,11 @@ class FaceTracker:
         live.track.times_s.append(time_s)
         live.track.points.append(pts)
         live.track.boxes.append(np.asarray(live.box, dtype=np.float32))
+
+    def drain(self, before_s: float) -> list[Track]:
+        """Hand over (and forget) every track's frames shown before ``before_s``; tracks go on.
+        Pieces keep their track's id, so a caller can join them."""
+        return drain_tracks(self._done + [lt.track for lt in self._live], before_s, self._done)
 
     def finish(self) -> list[Track]:
         """End every live track and return all tracks in order of appearance."""

@@ -132,6 +132,32 @@ class MelStream:
         self._buf = self._buf[drop:]
         self._buf_start += drop
 
+    @property
+    def computed_until_s(self) -> float:
+        """Clock time just past the last log-mel frame computed so far (-inf before any)."""
+        if self._origin_s is None:
+            return float("-inf")
+        return (
+            self._origin_s
+            + (WIN_SAMPLES // 2) / AUDIO_SAMPLE_RATE_HZ
+            + (self._next_frame / MEL_RATE_HZ)
+        )
+
+    def window(self, from_s: float) -> LogMel:
+        """The frames computed so far whose centre is at or after ``from_s``."""
+        values = np.concatenate(self._frames) if self._frames else np.zeros((0, N_MELS), np.float32)
+        energy = np.concatenate(self._energy) if self._energy else np.zeros(0, np.float32)
+        self._frames, self._energy = [values], [energy]  # keep one block
+        first = self._next_frame - len(values)  # absolute index of values[0]
+        start = (self._origin_s or 0.0) + (WIN_SAMPLES // 2) / AUDIO_SAMPLE_RATE_HZ
+        k = max(0, int(np.ceil((from_s - start) * MEL_RATE_HZ)) - first)
+        return LogMel(start + (first + k) / MEL_RATE_HZ, values[k:], energy[k:])
+
+    def discard_before(self, t_s: float) -> None:
+        """Forget frames centred before ``t_s``: a long stream keeps only what is still needed."""
+        kept = self.window(t_s)
+        self._frames, self._energy = [kept.values], [kept.energy]
+
     def finish(self) -> LogMel:
         """All frames so far (the tail padded with half a window of silence)."""
         if self._origin_s is None:
@@ -140,7 +166,8 @@ class MelStream:
         self._compute()
         values = np.concatenate(self._frames) if self._frames else np.zeros((0, N_MELS), np.float32)
         energy = np.concatenate(self._energy) if self._energy else np.zeros(0, np.float32)
-        start = self._origin_s + (WIN_SAMPLES // 2) / AUDIO_SAMPLE_RATE_HZ
+        first = self._next_frame - len(values)  # frames before it were discarded
+        start = self._origin_s + (WIN_SAMPLES // 2) / AUDIO_SAMPLE_RATE_HZ + first / MEL_RATE_HZ
         return LogMel(start_s=start, values=values.astype(np.float32), energy=energy)
 
 

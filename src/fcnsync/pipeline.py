@@ -28,6 +28,7 @@ from .sync import Estimate, estimate, frame_weights, lag_curve
 DEFAULT_MAX_LAG = 15  # frames searched each way (+-600 ms at 25 fps)
 MIN_TRACK_FRAMES = 10  # shorter face tracks are not scored
 SERIES_STEP_S = 1.0  # the evidence-over-time series has one point per this many seconds
+SEGMENT_S = 60.0  # long files are scored in stretches of this length as they are decoded
 
 
 @dataclass
@@ -206,20 +207,47 @@ def _series(scores, weights, fps: float, start_s: float, cal: Calibration, scale
     return out
 
 
-def measure(
+@dataclass
+class TrackEvidence:
+    """What one face track (or a piece of it) contributes: the lag curve as weighted sums, so
+    that pieces of a track measured one after another add up exactly."""
+
+    track_id: int
+    start_s: float
+    end_s: float
+    frames: int
+    valid_frames: int
+    speech_frames: int
+    box: np.ndarray  # (4,) mean face box in video pixels
+    num: np.ndarray  # (2L+1,) sum over frames of weight * score
+    den: np.ndarray  # (2L+1,) sum of weights
+    series: list[dict[str, float | None]] = field(default_factory=list)
+
+    def merge(self, other: TrackEvidence) -> None:
+        total = self.frames + other.frames
+        self.box = (self.box * self.frames + other.box * other.frames) / max(total, 1)
+        self.start_s = min(self.start_s, other.start_s)
+        self.end_s = max(self.end_s, other.end_s)
+        self.frames = total
+        self.valid_frames += other.valid_frames
+        self.speech_frames += other.speech_frames
+        self.num = self.num + other.num
+        self.den = self.den + other.den
+        self.series = self.series + other.series
+
+
+def track_evidence(
     ex: Extracted,
     model: FCNSyncNet,
     calibration: Calibration,
     max_lag: int = DEFAULT_MAX_LAG,
     batch_size: int = 16,
-) -> tuple[list[TrackResult], list[Estimate | None]]:
-    """Score every face track of an ``Extracted`` file and turn the scores into results."""
+) -> list[TrackEvidence]:
+    """Score every face track of an ``Extracted`` file (or stretch of a file)."""
     fps = ex.info.fps
     pad = audio_pad_frames(max_lag)
     mel = normalise_mel(ex.mel)
     usable: list[tuple[Track, float, Sequence, np.ndarray]] = []
-    results: list[TrackResult] = []
-    estimates: list[Estimate | None] = []
     for tr in ex.tracks:
         times, points, boxes = tr.arrays()
         if len(times) < MIN_TRACK_FRAMES or tr.found_fraction < MIN_FACE_FRACTION:
@@ -229,19 +257,43 @@ def measure(
         usable.append((tr, start, Sequence(lips, valid, audio, pad), np.median(boxes, axis=0)))
     scores = score_sequences(model, [u[2] for u in usable], max_lag, batch_size=batch_size)
     scale = float(model.log_scale.detach().exp())
+    out = []
     for (tr, start, seq, box), sc in zip(usable, scores, strict=True):
         n = len(seq.lips)
         level = speech_activity(ex.mel, start - max_lag / fps, fps, n + 2 * max_lag)
         w = frame_weights(seq.valid, level, max_lag)
-        speech_frames = int((w[max_lag] > 0.5).sum())
+        out.append(
+            TrackEvidence(
+                track_id=tr.track_id,
+                start_s=start,
+                end_s=start + n / fps,
+                frames=n,
+                valid_frames=int(seq.valid.sum()),
+                speech_frames=int((w[max_lag] > 0.5).sum()),
+                box=np.array(_box_in_video_pixels(box, ex)),
+                num=(sc * w).sum(axis=1),
+                den=w.sum(axis=1),
+                series=_series(sc, w, fps, start, calibration, scale),
+            )
+        )
+    return out
+
+
+def track_results(
+    evidence: list[TrackEvidence], fps: float, calibration: Calibration, logit_scale: float
+) -> tuple[list[TrackResult], list[Estimate | None]]:
+    """Offsets, confidence and status of each track from its (summed) evidence."""
+    results: list[TrackResult] = []
+    estimates: list[Estimate | None] = []
+    for ev in evidence:
         result = TrackResult(
-            track_id=tr.track_id,
-            start_s=round(start, 3),
-            end_s=round(start + n / fps, 3),
-            frames=n,
-            face_fraction=round(float(seq.valid.mean()), 3),
-            speech_frames=speech_frames,
-            box=_box_in_video_pixels(box, ex),
+            track_id=ev.track_id,
+            start_s=round(ev.start_s, 3),
+            end_s=round(ev.end_s, 3),
+            frames=ev.frames,
+            face_fraction=round(ev.valid_frames / max(ev.frames, 1), 3),
+            speech_frames=ev.speech_frames,
+            box=[round(float(v), 1) for v in ev.box],
             offset_frames=None,
             offset_ms=None,
             confidence=None,
@@ -249,10 +301,13 @@ def measure(
             reason="no speech",
         )
         results.append(result)
-        if speech_frames < MIN_SPEECH_FRAMES:
+        if ev.speech_frames < MIN_SPEECH_FRAMES:
             estimates.append(None)
             continue
-        est = estimate(lag_curve(sc, w), speech_frames, scale)
+        curve = (ev.num / np.maximum(ev.den, 1e-6)).astype(np.float32)
+        if (ev.den <= 0).any():
+            curve[ev.den <= 0] = curve[ev.den > 0].min() if (ev.den > 0).any() else 0.0
+        est = estimate(curve, ev.speech_frames, logit_scale)
         conf = calibration.probability(est)
         off = est.offset_frames - calibration.bias_frames
         result.offset_frames = round(off, 2)
@@ -261,9 +316,22 @@ def measure(
         result.status = "ok" if conf >= calibration.threshold else "undetermined"
         result.reason = None if conf >= calibration.threshold else "ambiguous lip-sync evidence"
         result.lag_curve = [round(float(x), 4) for x in est.curve]
-        result.series = _series(sc, w, fps, start, calibration, scale)
+        result.series = ev.series  # type: ignore[assignment]
         estimates.append(est)
     return results, estimates
+
+
+def measure(
+    ex: Extracted,
+    model: FCNSyncNet,
+    calibration: Calibration,
+    max_lag: int = DEFAULT_MAX_LAG,
+    batch_size: int = 16,
+) -> tuple[list[TrackResult], list[Estimate | None]]:
+    """Score every face track of a whole ``Extracted`` file and turn the scores into results."""
+    evidence = track_evidence(ex, model, calibration, max_lag, batch_size)
+    scale = float(model.log_scale.detach().exp())
+    return track_results(evidence, ex.info.fps, calibration, scale)
 
 
 def detect(
@@ -273,20 +341,105 @@ def detect(
     max_lag: int = DEFAULT_MAX_LAG,
     batch_size: int = 16,
     tracker: FaceTracker | None = None,
+    segment_s: float = SEGMENT_S,
 ) -> Result:
     """Measure the lip-sync offset of one file. Never raises for bad media: the ``Result`` has
     ``status`` "error" and a one-line ``error`` instead. ``tracker``: a face tracker to use
-    instead of a new ``FaceTracker`` (anything with its ``update``/``finish`` methods)."""
+    instead of a new ``FaceTracker`` (anything with its ``update``/``drain``/``finish``).
+
+    The file is decoded once and scored in stretches of ``segment_s`` seconds as it is decoded,
+    so memory does not grow with its length; the evidence of each face track adds up over the
+    stretches."""
     model = model if model is not None else load_model()
     calibration = calibration if calibration is not None else load_calibration()
     t0 = time.perf_counter()
     spath = os.fspath(path)
     try:
-        ex = extract(spath, tracker)
-        tracks, _ = measure(ex, model, calibration, max_lag, batch_size)
+        ex, evidence = _stream(
+            spath, tracker or FaceTracker(), model, calibration, max_lag, batch_size, segment_s
+        )
+        scale = float(model.log_scale.detach().exp())
+        tracks, _ = track_results(evidence, ex.info.fps, calibration, scale)
     except FcnsyncError as exc:
         return error_result(spath, str(exc), round(time.perf_counter() - t0, 3))
     return summarise_tracks(spath, ex, tracks, max_lag, time.perf_counter() - t0)
+
+
+def _stream(
+    path: str,
+    tracker: FaceTracker,
+    model: FCNSyncNet,
+    calibration: Calibration,
+    max_lag: int,
+    batch_size: int,
+    segment_s: float,
+) -> tuple[Extracted, list[TrackEvidence]]:
+    """Decode, track and score ``path`` in stretches; returns a summary ``Extracted`` (no
+    tracks, the last stretch's audio) and the evidence of every track."""
+    reader = MediaReader(path)
+    mel_stream = MelStream()
+    merged: dict[int, TrackEvidence] = {}
+    fps = reader.info.fps
+    # audio needed beyond a stretch: the searched lags plus the network's context, and slack
+    margin_s = (audio_pad_frames(max_lag) + 2) / fps + 1.0 if fps else 0.0
+    cut: float | None = None
+
+    def score(tracks: list[Track], mel: LogMel, info: MediaInfo) -> None:
+        part = Extracted(
+            info=info,
+            tracks=tracks,
+            mel=mel,
+            video_start_s=0.0,
+            video_end_s=0.0,
+            video_frames=0,
+            frame_size=reader.stats.frame_size,
+            decode_scale=reader.stats.scale,
+        )
+        for ev in track_evidence(part, model, calibration, max_lag, batch_size):
+            if ev.track_id in merged:
+                merged[ev.track_id].merge(ev)
+            else:
+                merged[ev.track_id] = ev
+
+    for item in reader:
+        if isinstance(item, VideoFrame):
+            tracker.update(item.time_s, item.rgb)
+            if cut is None:
+                cut = item.time_s + segment_s
+            elif (
+                fps
+                and item.time_s > cut + margin_s
+                and mel_stream.computed_until_s > cut + margin_s
+            ):
+                pieces = tracker.drain(cut)
+                score(
+                    pieces,
+                    mel_stream.window(_stretch_start(pieces, cut, segment_s) - margin_s),
+                    reader.info,
+                )
+                mel_stream.discard_before(cut - margin_s)
+                cut += segment_s
+        else:
+            mel_stream.push(item.time_s, item.samples)
+    tail = tracker.finish()
+    mel = mel_stream.finish()
+    score(tail, mel, reader.info)  # reader.info now has the measured frame rate
+    stats = reader.stats
+    summary = Extracted(
+        info=reader.info,
+        tracks=[],
+        mel=mel,
+        video_start_s=float(stats.first_video_time_s or 0.0),
+        video_end_s=float(stats.last_video_time_s or 0.0),
+        video_frames=stats.video_frames,
+        frame_size=stats.frame_size,
+        decode_scale=stats.scale,
+    )
+    return summary, sorted(merged.values(), key=lambda e: e.track_id)
+
+
+def _stretch_start(pieces: list[Track], cut: float, segment_s: float) -> float:
+    return min((p.times_s[0] for p in pieces if p.times_s), default=cut - segment_s)
 
 
 def summarise_tracks(
