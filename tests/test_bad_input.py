@@ -168,6 +168,30 @@ def test_non_utf8_file_name(tmp_path, tiny_model):
     assert res.status == "ok"
 
 
+def test_non_utf8_file_name_through_the_cli(tmp_path, tiny_checkpoint):
+    src = make_clip(tmp_path / "plain.mkv", seconds=1)
+    odd = os.path.join(os.fsencode(tmp_path), b"caf\xe9.mkv")
+    os.rename(src, odd)
+    for fmt in ("csv", "jsonl", "table"):
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "fcnsync.cli",
+                "detect",
+                os.fsdecode(odd),
+                "--weights",
+                str(tiny_checkpoint),
+                "--format",
+                fmt,
+            ],
+            capture_output=True,
+            timeout=120,
+        )
+        assert r.returncode == 0, r.stderr
+        assert b"Traceback" not in r.stderr
+
+
 def test_fuzzed_files_never_crash_or_hang(tmp_path, tiny_checkpoint):
     """Mutate bytes of a small valid file; the CLI must answer every copy with a record and
     exit 0 or 1, within a time bound. FCNSYNC_FUZZ_CASES sets how many (default 24)."""

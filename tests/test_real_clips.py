@@ -45,3 +45,33 @@ def test_scoring_in_stretches_matches_the_whole_file(dev_dir, model):
     parts = detect(path, model=model, segment_s=4.0)
     assert parts.offset_frames == pytest.approx(whole.offset_frames, abs=0.2)
     assert parts.tracks[0].frames == whole.tracks[0].frames
+
+
+def test_scan_of_a_mixed_folder_with_real_clips(dev_dir, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = tmp_path / "delivery"
+    (root / "nested" / "deeper").mkdir(parents=True)
+    os.symlink(dev_dir / "grid_s23_priazn.mpg", root / "a.mpg")
+    os.symlink(dev_dir / "lrs2_unknown5_1.mp4", root / "nested" / "deeper" / "b.mp4")
+    (root / "nested" / "empty.mov").write_bytes(b"")
+    (root / "nested" / "broken.mp4").write_bytes(
+        (dev_dir / "vox_pcavsm08_1.mp4").read_bytes()[:3000]
+    )
+    (root / "notes.txt").write_text("not media")
+    (root / "nested" / "cover.jpg").write_bytes(b"\xff\xd8\xff")
+    r = subprocess.run(
+        [sys.executable, "-m", "fcnsync.cli", "detect", str(root), "-j", "2", "--format", "jsonl"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 1
+    recs = {os.path.basename(json.loads(x)["path"]): json.loads(x) for x in r.stdout.splitlines()}
+    assert sorted(recs) == ["a.mpg", "b.mp4", "broken.mp4", "empty.mov"]
+    assert recs["a.mpg"]["status"] == "ok" and recs["b.mp4"]["status"] == "ok"
+    assert recs["empty.mov"]["status"] == "error" and recs["broken.mp4"]["status"] == "error"
+    assert "Traceback" not in r.stderr

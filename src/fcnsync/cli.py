@@ -22,6 +22,9 @@ def _fail(message: str, code: int = EXIT_FAILED) -> None:
 @click.version_option(__version__, prog_name="fcnsync")
 def main() -> None:
     """Measure how far the audio of talking-face video is out of sync with the lips."""
+    for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 pass through as bytes
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
 
 
 @main.command()
