@@ -17,70 +17,15 @@ import subprocess
 import sys
 import tempfile
 from collections import defaultdict
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 
+from fcnsync.remux import shift_audio
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "avdata"
 SHIFTS = (-9, -3, 3, 9)
-
-
-def shift_timestamps(src: Path, dst: Path, frames: int, fps: float) -> None:
-    """Copy every packet; the audio's timestamps move by -frames (positive: audio earlier)."""
-    with av.open(str(src)) as inp, av.open(str(dst), "w", format="matroska") as out:
-        v_in, a_in = inp.streams.video[0], inp.streams.audio[0]
-        v_out = out.add_stream_from_template(v_in)
-        a_out = out.add_stream_from_template(a_in)
-        delta = round(-frames / fps / a_in.time_base)
-        for packet in inp.demux(v_in, a_in):
-            if packet.dts is None and packet.pts is None:
-                continue
-            if packet.stream is a_in:
-                if packet.pts is not None:
-                    packet.pts += delta
-                if packet.dts is not None:
-                    packet.dts += delta
-                packet.stream = a_out
-            else:
-                packet.stream = v_out
-            out.mux(packet)
-
-
-def shift_samples(src: Path, dst: Path, frames: int, fps: float) -> None:
-    """Copy the video packets; decode the audio and move its samples by ``frames`` (positive:
-    audio earlier, by dropping its start; negative: later, by leading silence), re-encode."""
-    with av.open(str(src)) as inp:
-        a_in = inp.streams.audio[0]
-        rate = a_in.codec_context.sample_rate
-        res = av.AudioResampler(format="fltp", layout="stereo", rate=rate)
-        chunks = [r.to_ndarray() for f in inp.decode(a_in) for r in res.resample(f)]
-    audio = np.concatenate(chunks, axis=1)
-    n = round(abs(frames) / fps * rate)
-    audio = audio[:, n:] if frames > 0 else np.pad(audio, ((0, 0), (n, 0)))
-    with av.open(str(src)) as inp, av.open(str(dst), "w", format="matroska") as out:
-        v_in = inp.streams.video[0]
-        v_out = out.add_stream_from_template(v_in)
-        a_out = out.add_stream("aac", rate=rate)
-        a_out.layout = "stereo"
-        start = inp.streams.audio[0].start_time or 0
-        t0 = float(start * inp.streams.audio[0].time_base)
-        pts0 = round(t0 * rate)
-        for packet in inp.demux(v_in):
-            if packet.dts is None and packet.pts is None:
-                continue
-            packet.stream = v_out
-            out.mux(packet)
-        for s0 in range(0, audio.shape[1], 1024):
-            f = av.AudioFrame.from_ndarray(
-                np.ascontiguousarray(audio[:, s0 : s0 + 1024]), format="fltp", layout="stereo"
-            )
-            f.sample_rate, f.pts, f.time_base = rate, pts0 + s0, Fraction(1, rate)
-            for p in a_out.encode(f):
-                out.mux(p)
-        for p in a_out.encode():
-            out.mux(p)
 
 
 def main() -> None:
@@ -104,9 +49,9 @@ def main() -> None:
             fps = float(c.streams.video[0].average_rate)
         plan.append((src, r, "original", 0))
         for k in SHIFTS:
-            for mode, fn in (("samples", shift_samples), ("timestamps", shift_timestamps)):
+            for mode in ("samples", "timestamps"):
                 dst = tmp / f"{src.stem}.{mode}{k:+d}.mkv"
-                fn(src, dst, k, fps)
+                shift_audio(src, dst, k / fps, mode=mode, fmt="matroska")
                 plan.append((dst, r, mode, k))
     out = subprocess.run(
         [

@@ -302,6 +302,143 @@ def select(
             sys.stdout.write(str(rec["path"]) + end)
 
 
+@main.command("monitor")
+@click.argument("source")
+@click.option(
+    "--window",
+    "window_s",
+    type=click.FloatRange(2, 120),
+    default=8.0,
+    show_default=True,
+    help="Seconds of stream each record covers.",
+)
+@click.option(
+    "--hop",
+    "hop_s",
+    type=click.FloatRange(0.5, 120),
+    default=2.0,
+    show_default=True,
+    help="Seconds of stream between records.",
+)
+@click.option(
+    "--tolerance",
+    default="40,60",
+    show_default=True,
+    help="EARLY_MS,LATE_MS the audio may lead or lag (EBU R37: 40,60; ITU-R BT.1359"
+    " acceptability: 90,185).",
+)
+@click.option(
+    "--alarm-windows",
+    type=click.IntRange(1, 100),
+    default=2,
+    show_default=True,
+    help="Windows in a row outside (or back inside) the tolerance to raise (clear).",
+)
+@click.option("--follow", is_flag=True, help="SOURCE is a file still being written.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "live", "jsonl"]),
+    default="auto",
+    show_default=True,
+    help="auto: a live view on a terminal, jsonl otherwise.",
+)
+@click.option("--max-lag", type=click.IntRange(1, 100), default=15, show_default=True)
+@click.option("--weights", type=click.Path(dir_okay=False))
+@click.option("--calibration", type=click.Path(dir_okay=False))
+def monitor_cmd(
+    source: str,
+    window_s: float,
+    hop_s: float,
+    tolerance: str,
+    alarm_windows: int,
+    follow: bool,
+    fmt: str,
+    max_lag: int,
+    weights: str | None,
+    calibration: str | None,
+) -> None:
+    """Watch a live SOURCE (HLS or other stream URL, or a file) and report its lip-sync every
+    --hop seconds, with an alarm when it drifts outside --tolerance. Ends with a summary when
+    the stream ends (exit 0) or on Ctrl-C."""
+    import json  # noqa: PLC0415
+
+    from .monitor import Tolerance, monitor  # noqa: PLC0415
+
+    try:
+        tol = Tolerance.parse(tolerance)
+    except ValueError as exc:
+        _fail(str(exc), EXIT_USAGE)
+        return
+    model, cal = _load(weights, calibration)
+    if fmt == "auto":
+        fmt = "live" if sys.stdout.isatty() else "jsonl"
+    records = monitor(source, model, cal, window_s, hop_s, max_lag, tol, alarm_windows, follow)
+    last: dict = {}  # type: ignore[type-arg]
+    try:
+        if fmt == "jsonl":
+            for rec in records:
+                sys.stdout.write(json.dumps(rec) + "\n")
+                sys.stdout.flush()
+                last = rec
+        else:
+            last = _live_view(records, tol)
+    except KeyboardInterrupt:
+        pass
+    if last.get("event") == "error":
+        click.echo(f"Error: {source}: {last.get('error')}", err=True)
+        sys.exit(EXIT_FAILED)
+
+
+def _live_view(records, tol):  # type: ignore[no-untyped-def]
+    from rich.console import Group  # noqa: PLC0415
+    from rich.live import Live  # noqa: PLC0415
+    from rich.panel import Panel  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
+
+    history: list[str] = []
+    last: dict = {}  # type: ignore[type-arg]
+    state = "in sync"
+    with Live(Text("waiting for the first window..."), refresh_per_second=4) as live:
+        for rec in records:
+            last = rec
+            if rec["event"] in ("out_of_sync", "back_in_sync"):
+                state = "OUT OF SYNC" if rec["event"] == "out_of_sync" else "in sync"
+            if rec["event"] != "window":
+                if rec["event"] in ("reconnecting", "error"):
+                    live.console.print(f"{rec['event']}: {rec.get('error')}")
+                continue
+            off = rec["offset_ms"]
+            mark = "?" if off is None else ("o" if tol.contains(off) else "X")
+            history = (history + [mark])[-60:]
+            line = (
+                f"stream {rec['stream_start_s']:.1f}-{rec['stream_end_s']:.1f} s   offset "
+                + ("--" if off is None else f"{off:+.0f} ms ({rec['offset_frames']:+.1f} fr)")
+                + f"   confidence {rec['confidence'] or 0:.2f}   {rec['status']}"
+                + (f" ({rec['reason']})" if rec["reason"] else "")
+            )
+            band = f"tolerance: audio {tol.early_ms:.0f} ms early .. {tol.late_ms:.0f} ms late"
+            live.update(
+                Panel(
+                    Group(
+                        Text(line),
+                        Text(band),
+                        Text("history " + "".join(history)),
+                        Text(
+                            f"alarm: {state}", style="bold red" if state != "in sync" else "green"
+                        ),
+                    ),
+                    title="fcnsync monitor",
+                )
+            )
+    if last.get("event") == "end":
+        print(
+            f"{last['windows']} windows ({last['ok']} ok, {last['undetermined']} undetermined), "
+            f"{last['alarms']} alarms, median offset {last['median_offset_ms']} ms"
+        )
+    return last
+
+
 def _load(weights: str | None, calibration: str | None):  # type: ignore[no-untyped-def]
     from .calibration import load_calibration  # noqa: PLC0415
     from .errors import FcnsyncError  # noqa: PLC0415

@@ -13,6 +13,11 @@ class MediaError(FcnsyncError):
     """The file cannot be read as media, or lacks a stream the measurement needs."""
 
 
+class StreamError(MediaError):
+    """The source could not be opened or read (a network failure, a file that went away):
+    worth trying again, unlike a file that is not media."""
+
+
 class ModelError(FcnsyncError):
     """The checkpoint is missing, corrupt or does not match its checksum."""
 

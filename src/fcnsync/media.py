@@ -12,16 +12,20 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 import numpy as np
 
-from .errors import MediaError
+from .errors import MediaError, StreamError
 
 AUDIO_SAMPLE_RATE_HZ = 16000  # everything downstream works on 16 kHz mono audio
 MAX_DECODE_SIDE_PX = 960  # larger frames are scaled down while decoding: faces stay big enough
 MIN_FPS, MAX_FPS = 5.0, 120.0
+TS_TICKS_HZ = 90000  # MPEG-TS and -PS timestamps: 33 bits at 90 kHz, they wrap around
+TS_WRAP_S = 2**33 / TS_TICKS_HZ
 STALL_TIMEOUT_S = 30.0  # no new frame or sample for this long: the file is pathological
 
 av.logging.set_level(av.logging.PANIC)  # FFmpeg's own warnings would reach our users' stderr
@@ -73,7 +77,14 @@ class DecodeStats:
     extra: dict[str, float] = field(default_factory=dict)
 
 
+def is_url(source: str | os.PathLike[str]) -> bool:
+    """A network source (http, https, rtmp, srt, udp, rtp, ...) rather than a local path."""
+    return "://" in os.fspath(source)[:16]
+
+
 def _check_path(path: str | os.PathLike[str]) -> str:
+    if is_url(path):
+        return os.fspath(path)
     p = Path(path)
     if p.is_symlink() and not p.exists():
         raise MediaError("broken symbolic link")
@@ -86,13 +97,13 @@ def _check_path(path: str | os.PathLike[str]) -> str:
     return os.fspath(p)
 
 
-def _open(path: str) -> av.container.InputContainer:
+def _open(path: str | BinaryIO) -> av.container.InputContainer:
     try:
         return av.open(path, mode="r", timeout=STALL_TIMEOUT_S)
     except av.error.InvalidDataError:
         raise MediaError("not a media file, or an unreadable one") from None
     except (av.error.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
-        raise MediaError(f"cannot open: {_short(exc)}") from None
+        raise StreamError(f"cannot open: {_short(exc)}") from None
 
 
 def _short(exc: BaseException) -> str:
@@ -142,6 +153,18 @@ def _info(spath: str, container: av.container.InputContainer) -> MediaInfo:
     )
 
 
+def _unwrap(t_s: float, ref_s: float, time_base: Fraction | None) -> float:
+    """Undo a 33-bit MPEG timestamp wrap-around (a negative start written as a huge value, or
+    a stream longer than 26.5 hours): bring ``t_s`` within half a wrap of ``ref_s``."""
+    if time_base != Fraction(1, TS_TICKS_HZ):
+        return t_s
+    while t_s - ref_s > TS_WRAP_S / 2:
+        t_s -= TS_WRAP_S
+    while ref_s - t_s > TS_WRAP_S / 2:
+        t_s += TS_WRAP_S
+    return t_s
+
+
 def _upright(frame: av.VideoFrame, max_side: int) -> np.ndarray:
     """RGB array of the frame as it is meant to be seen: scaled down, rotation applied."""
     w, h = frame.width, frame.height
@@ -162,10 +185,16 @@ class MediaReader:
     """Streams one file: ``for item in reader`` yields ``VideoFrame`` and ``AudioChunk`` objects
     in demux order. ``info`` is known after construction, ``stats`` when iteration ends."""
 
-    def __init__(self, path: str | os.PathLike[str], max_side_px: int = MAX_DECODE_SIDE_PX):
-        self.path = _check_path(path)
+    def __init__(
+        self, path: str | os.PathLike[str] | BinaryIO, max_side_px: int = MAX_DECODE_SIDE_PX
+    ):
+        if hasattr(path, "read"):  # a file object (e.g. a file still being written)
+            self.path = str(getattr(path, "name", "<stream>"))
+            self._container = _open(path)  # type: ignore[arg-type]
+        else:
+            self.path = _check_path(path)  # type: ignore[arg-type]
+            self._container = _open(self.path)
         self.max_side_px = max_side_px
-        self._container = _open(self.path)
         try:
             self.info = _info(self.path, self._container)
         except Exception:
@@ -190,6 +219,7 @@ class MediaReader:
         resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_SAMPLE_RATE_HZ)
         next_audio_s: float | None = None
         last_video_s: float | None = None
+        clock_s: float | None = None  # the last timestamp seen on any stream
         frame_period_s = 1.0 / (self.info.fps or 25.0)
         last_progress = time.monotonic()
         stats = self.stats
@@ -204,7 +234,7 @@ class MediaReader:
                     break
                 except (av.error.FFmpegError, OSError) as exc:
                     if stats.video_frames == 0 and stats.audio_samples == 0:
-                        raise MediaError(f"cannot read: {_short(exc)}") from None
+                        raise StreamError(f"cannot read: {_short(exc)}") from None
                     break  # truncated tail: keep what was read
                 if time.monotonic() - last_progress > STALL_TIMEOUT_S:
                     raise MediaError("decoding makes no progress (corrupt file?)")
@@ -215,6 +245,14 @@ class MediaReader:
                     continue
                 for frame in frames:
                     last_progress = time.monotonic()
+                    if not isinstance(frame, av.VideoFrame | av.AudioFrame):
+                        continue
+                    if frame.time is not None and clock_s is not None and frame.time_base:
+                        t_unwrapped = _unwrap(float(frame.time), clock_s, frame.time_base)
+                        if t_unwrapped != frame.time:
+                            frame.pts = round(t_unwrapped / frame.time_base)
+                    if frame.time is not None:
+                        clock_s = float(frame.time)
                     if isinstance(frame, av.VideoFrame):
                         t = frame.time
                         if t is None:

@@ -1,0 +1,307 @@
+"""Continuous lip-sync monitoring of a live input (HLS, RTMP, SRT, UDP, HTTP, a growing file).
+
+The stream is decoded as it arrives by the same layer as ``detect``; every ``hop_s`` seconds of
+stream time the last ``window_s`` seconds are scored with the same features, model and
+calibration (``pipeline.track_evidence``), a record is emitted, the offsets of recent windows
+are smoothed, and an alarm is raised when the smoothed offset stays outside the tolerance for
+``alarm_windows`` windows in a row (and cleared the same way).
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from .calibration import Calibration
+from .errors import MediaError, StreamError
+from .faces import FaceTracker, Track
+from .features import MelStream
+from .inference import audio_pad_frames
+from .media import MediaReader, VideoFrame
+from .model import FCNSyncNet
+from .pipeline import (
+    DEFAULT_MAX_LAG,
+    Extracted,
+    summarise_tracks,
+    track_evidence,
+    track_results,
+)
+
+EBU_R37 = (40.0, 60.0)  # audio at most 40 ms early, 60 ms late
+RECONNECT_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """The acceptable offsets: ``early_ms`` the most the audio may lead, ``late_ms`` the most
+    it may lag (both positive numbers)."""
+
+    early_ms: float = EBU_R37[0]
+    late_ms: float = EBU_R37[1]
+
+    def contains(self, offset_ms: float) -> bool:
+        return -self.late_ms <= offset_ms <= self.early_ms
+
+    @classmethod
+    def parse(cls, text: str) -> Tolerance:
+        """ "EARLY,LATE" in ms, e.g. "40,60" (EBU R37) or "90,185" (ITU-R BT.1359)."""
+        try:
+            early, late = (abs(float(x)) for x in text.split(","))
+        except ValueError:
+            raise ValueError("tolerance is EARLY_MS,LATE_MS, e.g. 40,60") from None
+        return cls(early, late)
+
+
+@dataclass
+class AlarmState:
+    """Smooths the offsets of recent windows (median of the last ``smooth`` ok windows) and
+    raises or clears the alarm after ``windows`` windows in a row outside or inside."""
+
+    tolerance: Tolerance = field(default_factory=Tolerance)
+    windows: int = 2
+    smooth: int = 3
+    in_alarm: bool = False
+    _recent: deque[float] = field(default_factory=lambda: deque(maxlen=3))
+    _streak: int = 0
+
+    def __post_init__(self) -> None:
+        self._recent = deque(maxlen=self.smooth)
+
+    def update(self, offset_ms: float | None) -> tuple[float | None, str | None]:
+        """Feed one window's offset (None: undetermined). Returns the smoothed offset and the
+        event raised by this window, if any ("out_of_sync" or "back_in_sync")."""
+        if offset_ms is None:
+            return (float(np.median(self._recent)) if self._recent else None), None
+        self._recent.append(offset_ms)
+        smoothed = float(np.median(self._recent))
+        outside = not self.tolerance.contains(smoothed)
+        if outside != self.in_alarm:
+            self._streak += 1
+            if self._streak >= self.windows:
+                self.in_alarm, self._streak = outside, 0
+                return smoothed, "out_of_sync" if outside else "back_in_sync"
+        else:
+            self._streak = 0
+        return smoothed, None
+
+
+class _FollowFile:
+    """A file still being written: reads wait for more data instead of ending, until nothing
+    has been added for ``idle_s`` seconds."""
+
+    def __init__(self, path: str, idle_s: float):
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self.idle_s = idle_s
+
+    def read(self, n: int = -1) -> bytes:
+        waited = 0.0
+        while True:
+            data = self._fh.read(n)
+            if data or waited >= self.idle_s:
+                return data
+            time.sleep(0.2)
+            waited += 0.2
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def monitor(
+    source: str,
+    model: FCNSyncNet,
+    calibration: Calibration,
+    window_s: float = 8.0,
+    hop_s: float = 2.0,
+    max_lag: int = DEFAULT_MAX_LAG,
+    tolerance: Tolerance | None = None,
+    alarm_windows: int = 2,
+    follow: bool = False,
+    idle_s: float = 10.0,
+    reconnect: bool = True,
+    tracker_factory: Callable[[], Any] = FaceTracker,
+) -> Iterator[dict[str, Any]]:
+    """Records for a live input, as they happen: ``{"event": "window", ...}`` every ``hop_s``
+    seconds of stream, ``"out_of_sync"`` / ``"back_in_sync"`` alarms, ``"reconnecting"`` after
+    a network error, and a final ``"end"`` with a summary. Offsets: positive, audio leads."""
+    alarm = AlarmState(tolerance or Tolerance(), windows=alarm_windows)
+    counts = {"windows": 0, "ok": 0, "undetermined": 0, "alarms": 0, "reconnects": 0}
+    offsets: list[float] = []
+    attempt = 0
+    while True:
+        try:
+            for rec in _windows(
+                source,
+                model,
+                calibration,
+                window_s,
+                hop_s,
+                max_lag,
+                follow,
+                idle_s,
+                tracker_factory,
+            ):
+                attempt = 0
+                counts["windows"] += 1
+                counts[rec["status"]] = counts.get(rec["status"], 0) + 1
+                smoothed, event = alarm.update(rec["offset_ms"] if rec["status"] == "ok" else None)
+                rec["smoothed_offset_ms"] = None if smoothed is None else round(smoothed, 1)
+                rec["in_tolerance"] = (
+                    None if smoothed is None else alarm.tolerance.contains(smoothed)
+                )
+                if rec["offset_ms"] is not None and rec["status"] == "ok":
+                    offsets.append(rec["offset_ms"])
+                yield rec
+                if event:
+                    counts["alarms"] += event == "out_of_sync"
+                    yield {
+                        "event": event,
+                        "stream_time_s": rec["stream_end_s"],
+                        "wall_time": _now(),
+                        "smoothed_offset_ms": rec["smoothed_offset_ms"],
+                        "tolerance_ms": {
+                            "early": alarm.tolerance.early_ms,
+                            "late": alarm.tolerance.late_ms,
+                        },
+                    }
+            break  # the stream ended
+        except MediaError as exc:
+            retry = isinstance(exc, StreamError) and _is_network(source)
+            if not reconnect or not retry or attempt >= len(RECONNECT_DELAYS_S):
+                yield {"event": "error", "wall_time": _now(), "error": str(exc)}
+                break
+            delay = RECONNECT_DELAYS_S[attempt]
+            attempt += 1
+            counts["reconnects"] += 1
+            yield {
+                "event": "reconnecting",
+                "wall_time": _now(),
+                "error": str(exc),
+                "attempt": attempt,
+                "delay_s": delay,
+            }
+            time.sleep(delay)
+        except KeyboardInterrupt:
+            break
+    yield {
+        "event": "end",
+        "wall_time": _now(),
+        **counts,
+        "median_offset_ms": round(float(np.median(offsets)), 1) if offsets else None,
+        "in_alarm": alarm.in_alarm,
+    }
+
+
+def _is_network(source: str) -> bool:
+    return "://" in source[:16]
+
+
+def _windows(
+    source: str,
+    model: FCNSyncNet,
+    calibration: Calibration,
+    window_s: float,
+    hop_s: float,
+    max_lag: int,
+    follow: bool,
+    idle_s: float,
+    tracker_factory: Callable[[], Any],
+) -> Iterator[dict[str, Any]]:
+    opened: Any = _FollowFile(source, idle_s) if follow else source
+    reader = MediaReader(opened) if follow else MediaReader(source)
+    fps = reader.info.fps or 25.0
+    tracker = tracker_factory()
+    mel_stream = MelStream()
+    margin_s = (audio_pad_frames(max_lag) + 2) / fps + 0.5
+    kept: dict[int, Track] = {}
+    next_end: float | None = None
+    scale = float(model.log_scale.detach().exp())
+
+    def window_record(end_s: float) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        start = end_s - window_s
+        for piece in tracker.drain(end_s):
+            if piece.track_id in kept:
+                tr = kept[piece.track_id]
+                tr.times_s += piece.times_s
+                tr.points += piece.points
+                tr.boxes += piece.boxes
+            else:
+                kept[piece.track_id] = piece
+        for tr in list(kept.values()):
+            k = bisect.bisect_left(tr.times_s, start)
+            del tr.points[:k], tr.boxes[:k], tr.times_s[:k]
+            if not tr.times_s:
+                del kept[tr.track_id]
+        window = [
+            Track(t.track_id, list(t.times_s), list(t.points), list(t.boxes)) for t in kept.values()
+        ]
+        ex = Extracted(
+            info=reader.info,
+            tracks=window,
+            mel=mel_stream.window(start - margin_s),
+            video_start_s=start,
+            video_end_s=end_s - 1 / fps,
+            video_frames=round(window_s * fps),
+            frame_size=reader.stats.frame_size,
+            decode_scale=reader.stats.scale,
+        )
+        evidence = track_evidence(ex, model, calibration, max_lag)
+        tracks, _ = track_results(evidence, fps, calibration, scale)
+        res = summarise_tracks(source, ex, tracks, max_lag, time.perf_counter() - t0)
+        mel_stream.discard_before(end_s - window_s + hop_s - margin_s)
+        return {
+            "event": "window",
+            "stream_start_s": round(start, 3),
+            "stream_end_s": round(end_s, 3),
+            "wall_time": _now(),
+            "status": res.status,
+            "reason": res.reason,
+            "offset_ms": res.offset_ms,
+            "offset_frames": res.offset_frames,
+            "confidence": res.confidence,
+            "faces": len(tracks),
+            "processing_s": round(time.perf_counter() - t0, 3),
+        }
+
+    last_video_s = None
+    try:
+        for item in reader:
+            if not isinstance(item, VideoFrame):
+                mel_stream.push(item.time_s, item.samples)
+                continue
+            tracker.update(item.time_s, item.rgb)
+            last_video_s = item.time_s
+            if next_end is None:
+                next_end = item.time_s + window_s
+            while item.time_s >= next_end and mel_stream.computed_until_s >= next_end + margin_s:
+                yield window_record(next_end)
+                next_end += hop_s
+        # the stream ended: the windows that its last frames complete
+        mel_stream.finish()
+        while (
+            next_end is not None
+            and last_video_s is not None
+            and (next_end <= last_video_s + 1.0 / fps + 1e-6)
+        ):
+            yield window_record(next_end)
+            next_end += hop_s
+    finally:
+        if follow and hasattr(opened, "close"):
+            opened.close()
+
+
+__all__ = ["EBU_R37", "AlarmState", "Tolerance", "monitor"]

@@ -1,0 +1,100 @@
+"""Writing media with the audio moved: by rewriting its timestamps (packets copied) or by moving
+its samples (decoded, trimmed or padded with silence, re-encoded). The video packets are always
+copied, never re-encoded. Used to make test and evaluation material and to correct files."""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from typing import Any
+
+import av
+import numpy as np
+
+from .errors import MediaError
+
+
+def shift_audio(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    lead_s: float,
+    mode: str = "timestamps",
+    fmt: str | None = None,
+    options: dict[str, str] | None = None,
+) -> None:
+    """Copy ``src`` to ``dst`` with the audio moved ``lead_s`` seconds earlier (negative:
+    later). ``mode`` "timestamps" moves the audio packets' timestamps; "samples" re-encodes the
+    audio (AAC) with its samples moved. ``fmt``/``options``: the output container and muxer
+    options (e.g. ``"hls"`` with ``{"hls_time": "2"}``)."""
+    if mode not in ("timestamps", "samples"):
+        raise ValueError(f"unknown mode {mode!r}")
+    try:
+        inp = av.open(os.fspath(src))
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"cannot open {src}: {exc}") from None
+    with inp, av.open(os.fspath(dst), "w", format=fmt, options=options or {}) as out:
+        if not inp.streams.video or not inp.streams.audio:
+            raise MediaError("needs a video and an audio stream")
+        v_in, a_in = inp.streams.video[0], inp.streams.audio[0]
+        v_out = out.add_stream_from_template(v_in)
+        if mode == "timestamps":
+            a_out = out.add_stream_from_template(a_in)
+            _copy(inp, out, v_in, v_out, a_in, a_out, lead_s)
+        else:
+            audio, rate, layout, start = _decoded_audio(src)
+            a_out = out.add_stream("aac", rate=rate)
+            a_out.layout = layout
+            _copy(inp, out, v_in, v_out, None, None, 0.0)
+            _encode_shifted(out, a_out, audio, rate, layout, start, lead_s)
+
+
+def _copy(inp: Any, out: Any, v_in: Any, v_out: Any, a_in: Any, a_out: Any, lead_s: float) -> None:
+    streams = [v_in] + ([a_in] if a_in is not None else [])
+    delta = round(-lead_s / a_in.time_base) if a_in is not None and a_in.time_base else 0
+    for packet in inp.demux(*streams):
+        if packet.dts is None and packet.pts is None:
+            continue  # the demuxer's flush packet
+        if a_in is not None and packet.stream is a_in:
+            if packet.pts is not None:
+                packet.pts += delta
+            if packet.dts is not None:
+                packet.dts += delta
+            packet.stream = a_out
+        else:
+            packet.stream = v_out
+        out.mux(packet)
+
+
+def _decoded_audio(src: str | os.PathLike[str]) -> tuple[np.ndarray, int, str, float]:
+    with av.open(os.fspath(src)) as inp:
+        a_in = inp.streams.audio[0]
+        rate = a_in.codec_context.sample_rate or 48000
+        layout = "stereo" if (a_in.codec_context.channels or 1) > 1 else "mono"
+        res = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+        chunks = [r.to_ndarray() for f in inp.decode(a_in) for r in res.resample(f)]
+        start = (
+            float(a_in.start_time * a_in.time_base)
+            if a_in.start_time is not None and a_in.time_base
+            else 0.0
+        )
+    audio = np.concatenate(chunks, axis=1) if chunks else np.zeros((1, 0), np.float32)
+    return audio, rate, layout, start
+
+
+def _encode_shifted(
+    out: Any, a_out: Any, audio: np.ndarray, rate: int, layout: str, start: float, lead_s: float
+) -> None:
+    n = round(abs(lead_s) * rate)
+    audio = audio[:, n:] if lead_s > 0 else np.pad(audio, ((0, 0), (n, 0)))
+    pts0 = round(start * rate)
+    for s0 in range(0, audio.shape[1], 1024):
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(audio[:, s0 : s0 + 1024], dtype=np.float32),
+            format="fltp",
+            layout=layout,
+        )
+        frame.sample_rate, frame.pts, frame.time_base = rate, pts0 + s0, Fraction(1, rate)
+        for p in a_out.encode(frame):
+            out.mux(p)
+    for p in a_out.encode():
+        out.mux(p)
