@@ -1,0 +1,224 @@
+"""Live monitoring on HLS streams made and served here (127.0.0.1 only)."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import threading
+import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from synth import BarTracker, make_clip
+
+import fcnsync
+from fcnsync.calibration import Calibration
+from fcnsync.monitor import AlarmState, Tolerance, monitor
+from fcnsync.remux import shift_audio
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # noqa: D401 - keep test output clean
+        pass
+
+
+@pytest.fixture
+def serve():
+    servers = []
+
+    def start(folder: Path) -> str:
+        handler = functools.partial(_Quiet, directory=str(folder))
+        srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+        return f"http://127.0.0.1:{srv.server_address[1]}"
+
+    yield start
+    for srv in servers:
+        srv.shutdown()
+
+
+def make_hls(src: Path, folder: Path, lead_s: float = 0.0, mode: str = "timestamps") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    shift_audio(
+        src,
+        folder / "index.m3u8",
+        lead_s,
+        mode=mode,
+        fmt="hls",
+        options={"hls_time": "2", "hls_playlist_type": "vod"},
+    )
+    return folder / "index.m3u8"
+
+
+def test_tolerance_is_ebu_r37_by_default():
+    tol = Tolerance()
+    assert tol.contains(40) and tol.contains(-60) and not tol.contains(41) and not tol.contains(-61)
+    assert Tolerance.parse("90,185") == Tolerance(90, 185)
+    with pytest.raises(ValueError):
+        Tolerance.parse("fast")
+
+
+def test_alarm_is_raised_and_cleared_after_two_windows_in_a_row():
+    alarm = AlarmState(Tolerance(), windows=2, smooth=1)
+    events = [alarm.update(x)[1] for x in (0, 10, 120, 120, 120, None, 0, 0, 0)]
+    assert events == [None, None, None, "out_of_sync", None, None, None, "back_in_sync", None]
+    # one stray window does not raise it
+    alarm = AlarmState(Tolerance(), windows=2, smooth=1)
+    assert [alarm.update(x)[1] for x in (0, 200, 0, 0)] == [None, None, None, None]
+
+
+def test_stream_without_a_face_gives_undetermined_windows(tmp_path, serve, tiny_model):
+    clip = make_clip(tmp_path / "c.mkv", seconds=10.0)
+    make_hls(clip, tmp_path / "hls")
+    url = serve(tmp_path / "hls") + "/index.m3u8"
+    recs = list(monitor(url, tiny_model, Calibration(), window_s=4, hop_s=2))
+    windows = [r for r in recs if r["event"] == "window"]
+    ends = [w["stream_end_s"] for w in windows]
+    assert len(ends) == 4 and np.diff(ends) == pytest.approx([2, 2, 2])
+    assert ends[0] - windows[0]["stream_start_s"] == pytest.approx(4)
+    assert all(w["status"] == "undetermined" and w["reason"] == "no face found" for w in windows)
+    assert recs[-1]["event"] == "end" and recs[-1]["windows"] == 4
+
+
+def test_windows_are_scored_with_the_detect_code_path(tmp_path, serve, tiny_model):
+    clip = make_clip(tmp_path / "c.mkv", seconds=9.0, lead_s=0.08, seed=2)
+    make_hls(clip, tmp_path / "hls")
+    url = serve(tmp_path / "hls") + "/index.m3u8"
+    cal = Calibration(threshold=0.0)
+    recs = list(monitor(url, tiny_model, cal, window_s=4, hop_s=1, tracker_factory=BarTracker))
+    windows = [r for r in recs if r["event"] == "window"]
+    assert len(windows) == 6 and all(w["status"] == "ok" and w["faces"] == 1 for w in windows)
+    assert all(isinstance(w["offset_frames"], float) for w in windows)
+
+
+def test_no_audio_is_an_error_record_not_a_crash(tmp_path, tiny_model):
+    clip = make_clip(tmp_path / "v.mkv", seconds=3.0, with_audio=False)
+    recs = list(monitor(str(clip), tiny_model, Calibration()))
+    assert recs[0]["event"] == "error" and "no audio stream" in recs[0]["error"]
+    assert recs[-1]["event"] == "end"
+
+
+def test_live_playlist_that_grows_while_it_is_read(tmp_path, serve, tiny_model):
+    clip = make_clip(tmp_path / "c.mkv", seconds=12.0)
+    staged = tmp_path / "staged"
+    make_hls(clip, staged)
+    lines = (staged / "index.m3u8").read_text().splitlines()
+    header = [
+        x
+        for x in lines
+        if x.startswith("#EXT")
+        and not x.startswith(("#EXTINF", "#EXT-X-ENDLIST", "#EXT-X-PLAYLIST"))
+    ]
+    segments = [(lines[i], lines[i + 1]) for i, x in enumerate(lines) if x.startswith("#EXTINF")]
+    live = tmp_path / "live"
+    live.mkdir()
+
+    def publish(n: int, ended: bool) -> None:
+        body = (
+            header
+            + [x for seg in segments[:n] for x in seg]
+            + (["#EXT-X-ENDLIST"] if ended else [])
+        )
+        for _, name in segments[:n]:
+            if not (live / name).exists():
+                shutil.copy(staged / name, live / name)
+        tmp = live / "index.tmp"
+        tmp.write_text("\n".join(body) + "\n")
+        tmp.replace(live / "index.m3u8")
+
+    publish(2, False)
+
+    def grow() -> None:
+        for n in range(3, len(segments) + 1):
+            time.sleep(1.0)
+            publish(n, n == len(segments))
+
+    threading.Thread(target=grow, daemon=True).start()
+    url = serve(live) + "/index.m3u8"
+    recs = list(monitor(url, tiny_model, Calibration(), window_s=4, hop_s=2))
+    windows = [r for r in recs if r["event"] == "window"]
+    assert windows and windows[-1]["stream_end_s"] >= 10.0  # it followed the playlist to its end
+    assert recs[-1]["event"] == "end"
+
+
+def test_hls_copy_of_a_dev_clip_with_a_known_shift(dev_dir, tmp_path, serve):
+    model = fcnsync.load_model(device="cpu")
+    src = dev_dir / "R-V-Abhishek__Syncnet_FCN__data_example.avi"
+    base = fcnsync.detect(src, model=model).offset_frames
+    make_hls(src, tmp_path / "hls", lead_s=0.12, mode="samples")  # 3 frames earlier
+    url = serve(tmp_path / "hls") + "/index.m3u8"
+    recs = list(monitor(url, model, fcnsync.load_calibration(), window_s=8, hop_s=2))
+    offsets = [r["offset_frames"] for r in recs if r["event"] == "window" and r["status"] == "ok"]
+    assert len(offsets) >= 2
+    assert float(np.median(offsets)) == pytest.approx(base + 3, abs=1.0)
+    assert any(r["event"] == "out_of_sync" for r in recs)  # +6.7 frames is far outside EBU R37
+
+
+def _spliced_stream(src: Path, out: Path, shifts_frames: list[int], fps: float = 25.0) -> None:
+    """The clip played len(shifts) times in a row, the audio of part i moved shifts[i] frames
+    earlier, written as one HLS stream (video re-encoded small, audio as AAC)."""
+    import av
+
+    with av.open(str(src)) as c:
+        frames = [f.to_ndarray(format="rgb24")[::2, ::2] for f in c.decode(video=0)]
+    with av.open(str(src)) as c:
+        res = av.AudioResampler(format="fltp", layout="mono", rate=16000)
+        audio = np.concatenate(
+            [r.to_ndarray()[0] for f in c.decode(audio=0) for r in res.resample(f)]
+        )
+    n = len(frames)
+    per = round(16000 / fps)
+    audio = np.resize(audio, n * per).astype(np.float32)
+    from fractions import Fraction
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(
+        str(out), "w", format="hls", options={"hls_time": "2", "hls_playlist_type": "vod"}
+    ) as o:
+        vs = o.add_stream("libx264", rate=int(fps))
+        vs.height, vs.width = frames[0].shape[:2]
+        vs.pix_fmt = "yuv420p"
+        vs.options = {"preset": "ultrafast"}
+        a_s = o.add_stream("aac", rate=16000)
+        a_s.layout = "mono"
+        parts = []
+        for k in shifts_frames:  # audio moved k frames earlier within its part
+            shifted = np.roll(audio, -k * per)
+            parts.append(shifted)
+        track = np.concatenate(parts)
+        for i in range(n * len(shifts_frames)):
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frames[i % n]), format="rgb24")
+            vf.pts, vf.time_base = i, Fraction(1, int(fps))
+            for p in vs.encode(vf):
+                o.mux(p)
+            for j in range(i * per, (i + 1) * per, per):
+                af = av.AudioFrame.from_ndarray(
+                    track[None, j : j + per], format="fltp", layout="mono"
+                )
+                af.sample_rate, af.pts, af.time_base = 16000, j, Fraction(1, 16000)
+                for p in a_s.encode(af):
+                    o.mux(p)
+        for s in (vs, a_s):
+            for p in s.encode():
+                o.mux(p)
+
+
+def test_offset_that_changes_mid_stream_raises_and_clears_the_alarm(dev_dir, tmp_path, serve):
+    model = fcnsync.load_model(device="cpu")
+    src = dev_dir / "visualvoice_restaurant_1.mp4"  # 9 s, in sync
+    _spliced_stream(src, tmp_path / "hls" / "index.m3u8", [0, 5, 0])  # 0, then +200 ms, then 0
+    url = serve(tmp_path / "hls") + "/index.m3u8"
+    recs = list(monitor(url, model, fcnsync.load_calibration(), window_s=4, hop_s=1))
+    events = [
+        (r["event"], r["stream_time_s"])
+        for r in recs
+        if r["event"] in ("out_of_sync", "back_in_sync")
+    ]
+    part = 9.0
+    assert [e for e, _ in events] == ["out_of_sync", "back_in_sync"], events
+    raised, cleared = events[0][1], events[1][1]
+    assert part < raised <= part + 4 + 3  # a window's length plus up to three hops
+    assert 2 * part < cleared <= 2 * part + 4 + 3
