@@ -222,3 +222,72 @@ def test_offset_that_changes_mid_stream_raises_and_clears_the_alarm(dev_dir, tmp
     raised, cleared = events[0][1], events[1][1]
     assert part < raised <= part + 4 + 3  # a window's length plus up to three hops
     assert 2 * part < cleared <= 2 * part + 4 + 3
+
+
+class _DropOnce(_Quiet):
+    """Closes the connection instead of answering the first request for one segment."""
+
+    dropped: set[str] = set()
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        name = self.path.rsplit("/", 1)[-1]
+        if name == "index2.ts" and name not in self.dropped:
+            self.dropped.add(name)
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        super().do_GET()
+
+
+def test_a_dropped_connection_does_not_end_the_watch(tmp_path, tiny_model):
+    clip = make_clip(tmp_path / "c.mkv", seconds=12.0)
+    make_hls(clip, tmp_path / "hls")
+    handler = functools.partial(_DropOnce, directory=str(tmp_path / "hls"))
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}/index.m3u8"
+        recs = list(monitor(url, tiny_model, Calibration(), window_s=4, hop_s=2))
+    finally:
+        srv.shutdown()
+    assert _DropOnce.dropped == {"index2.ts"}
+    windows = [r for r in recs if r["event"] == "window"]
+    assert windows and windows[-1]["stream_end_s"] >= 10.0  # it read on past the failure
+    assert recs[-1]["event"] == "end"
+
+
+def test_reconnects_with_a_record_when_the_server_is_not_there_yet(tmp_path, tiny_model):
+    import socket
+
+    clip = make_clip(tmp_path / "c.mkv", seconds=6.0)
+    make_hls(clip, tmp_path / "hls")
+    probe_sock = socket.socket()
+    probe_sock.bind(("127.0.0.1", 0))
+    port = probe_sock.getsockname()[1]
+    probe_sock.close()
+    handler = functools.partial(_Quiet, directory=str(tmp_path / "hls"))
+    servers = []
+
+    def start_later() -> None:
+        time.sleep(1.5)
+        srv = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        servers.append(srv)
+        srv.serve_forever()
+
+    threading.Thread(target=start_later, daemon=True).start()
+    try:
+        recs = list(
+            monitor(
+                f"http://127.0.0.1:{port}/index.m3u8",
+                tiny_model,
+                Calibration(),
+                window_s=4,
+                hop_s=2,
+            )
+        )
+    finally:
+        for srv in servers:
+            srv.shutdown()
+    kinds = [r["event"] for r in recs]
+    assert kinds[0] == "reconnecting" and "window" in kinds and kinds[-1] == "end"
+    assert recs[-1]["reconnects"] >= 1

@@ -384,7 +384,11 @@ def _stream(
     margin_s = (audio_pad_frames(max_lag) + 2) / fps + 1.0 if fps else 0.0
     cut: float | None = None
 
+    timings = {"decode": 0.0, "track": 0.0, "audio": 0.0, "model": 0.0}
+    t_start = time.perf_counter()
+
     def score(tracks: list[Track], mel: LogMel, info: MediaInfo) -> None:
+        t0 = time.perf_counter()
         part = Extracted(
             info=info,
             tracks=tracks,
@@ -400,10 +404,19 @@ def _stream(
                 merged[ev.track_id].merge(ev)
             else:
                 merged[ev.track_id] = ev
+        timings["model"] += time.perf_counter() - t0
 
-    for item in reader:
+    items = iter(reader)
+    while True:
+        t1 = time.perf_counter()
+        item = next(items, None)
+        t2 = time.perf_counter()
+        timings["decode"] += t2 - t1
+        if item is None:
+            break
         if isinstance(item, VideoFrame):
             tracker.update(item.time_s, item.rgb)
+            timings["track"] += time.perf_counter() - t2
             if cut is None:
                 cut = item.time_s + segment_s
             elif (
@@ -421,6 +434,7 @@ def _stream(
                 cut += segment_s
         else:
             mel_stream.push(item.time_s, item.samples)
+            timings["audio"] += time.perf_counter() - t2
     tail = tracker.finish()
     mel = mel_stream.finish()
     score(tail, mel, reader.info)  # reader.info now has the measured frame rate
@@ -434,6 +448,7 @@ def _stream(
         video_frames=stats.video_frames,
         frame_size=stats.frame_size,
         decode_scale=stats.scale,
+        timings_s={**timings, "total": time.perf_counter() - t_start},
     )
     return summary, sorted(merged.values(), key=lambda e: e.track_id)
 
