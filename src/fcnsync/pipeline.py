@@ -355,7 +355,7 @@ def detect(
     t0 = time.perf_counter()
     spath = os.fspath(path)
     try:
-        ex, evidence = _stream(
+        ex, evidence = analyse(
             spath, tracker or FaceTracker(), model, calibration, max_lag, batch_size, segment_s
         )
         scale = float(model.log_scale.detach().exp())
@@ -365,17 +365,18 @@ def detect(
     return summarise_tracks(spath, ex, tracks, max_lag, time.perf_counter() - t0)
 
 
-def _stream(
+def analyse(
     path: str,
     tracker: FaceTracker,
     model: FCNSyncNet,
     calibration: Calibration,
-    max_lag: int,
-    batch_size: int,
-    segment_s: float,
+    max_lag: int = DEFAULT_MAX_LAG,
+    batch_size: int = 16,
+    segment_s: float = SEGMENT_S,
 ) -> tuple[Extracted, list[TrackEvidence]]:
     """Decode, track and score ``path`` in stretches; returns a summary ``Extracted`` (no
-    tracks, the last stretch's audio) and the evidence of every track."""
+    tracks, the last stretch's audio, ``timings_s`` per stage) and the evidence of every
+    track."""
     reader = MediaReader(path)
     mel_stream = MelStream()
     merged: dict[int, TrackEvidence] = {}
