@@ -439,6 +439,75 @@ def _live_view(records, tol):  # type: ignore[no-untyped-def]
     return last
 
 
+@main.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="The corrected file (one input)."
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False),
+    help="Folder for the corrected files (same names), for several inputs.",
+)
+@click.option(
+    "--offset-ms",
+    type=float,
+    default=None,
+    help="Apply this known offset (positive: the audio leads) instead of measuring.",
+)
+@click.option(
+    "--min-confidence",
+    type=click.FloatRange(0, 1),
+    default=0.9,
+    show_default=True,
+    help="Refuse to fix files measured with less confidence.",
+)
+@click.option(
+    "--reencode-audio",
+    is_flag=True,
+    help="Move the audio samples and re-encode them, instead of its timestamps.",
+)
+@click.option("--weights", type=click.Path(dir_okay=False))
+@click.option("--calibration", type=click.Path(dir_okay=False))
+def fix(
+    inputs: tuple[str, ...],
+    output: str | None,
+    out_dir: str | None,
+    offset_ms: float | None,
+    min_confidence: float,
+    reencode_audio: bool,
+    weights: str | None,
+    calibration: str | None,
+) -> None:
+    """Correct the lip-sync of INPUTS: measure, move the audio, measure again.
+
+    The video is copied, never re-encoded. Each file gives a JSON line with the correction and
+    the residual offset of the output. Exit code 1 when any file was not fixed."""
+    import json  # noqa: PLC0415
+
+    from .batch import expand_inputs  # noqa: PLC0415
+    from .errors import FcnsyncError  # noqa: PLC0415
+    from .fix import fix_file  # noqa: PLC0415
+
+    paths = list(expand_inputs(inputs))
+    if bool(output) == bool(out_dir) or (output and len(paths) != 1):
+        _fail("give -o OUTPUT for one input, or --out-dir DIR", EXIT_USAGE)
+    model, cal = _load(weights, calibration)
+    failed = 0
+    for path in paths:
+        dst = output or os.path.join(out_dir or ".", os.path.basename(path))
+        try:
+            if out_dir:
+                os.makedirs(out_dir, exist_ok=True)
+            res = fix_file(path, dst, model, cal, offset_ms, min_confidence, reencode_audio)
+            click.echo(json.dumps(res.to_dict()))
+        except FcnsyncError as exc:
+            failed += 1
+            click.echo(f"Error: {path}: {exc}", err=True)
+            click.echo(json.dumps({"path": path, "output": None, "error": str(exc)}))
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
 def _load(weights: str | None, calibration: str | None):  # type: ignore[no-untyped-def]
     from .calibration import load_calibration  # noqa: PLC0415
     from .errors import FcnsyncError  # noqa: PLC0415

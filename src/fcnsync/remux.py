@@ -39,17 +39,42 @@ def shift_audio(
         v_out = out.add_stream_from_template(v_in)
         if mode == "timestamps":
             a_out = out.add_stream_from_template(a_in)
-            _copy(inp, out, v_in, v_out, a_in, a_out, lead_s)
         else:
             audio, rate, layout, start = _decoded_audio(src)
-            a_out = out.add_stream("aac", rate=rate)
+            # AVI keeps no audio timestamps: an encoder's priming delay would stay in the file
+            codec = "pcm_s16le" if out.format.name == "avi" else "aac"
+            a_out = out.add_stream(codec, rate=rate)
             a_out.layout = layout
-            _copy(inp, out, v_in, v_out, None, None, 0.0)
+        others = _other_streams(inp, out, v_in, a_in)
+        _copy(inp, out, v_in, v_out, a_in if mode == "timestamps" else None, a_out, lead_s, others)
+        if mode == "samples":
             _encode_shifted(out, a_out, audio, rate, layout, start, lead_s)
 
 
-def _copy(inp: Any, out: Any, v_in: Any, v_out: Any, a_in: Any, a_out: Any, lead_s: float) -> None:
-    streams = [v_in] + ([a_in] if a_in is not None else [])
+def _other_streams(inp: Any, out: Any, v_in: Any, a_in: Any) -> dict[Any, Any]:
+    """Every other stream (more audio tracks, subtitles, data) that the output can carry."""
+    others = {}
+    for stream in inp.streams:
+        if stream is v_in or stream is a_in or stream.type not in ("audio", "subtitle", "data"):
+            continue
+        try:
+            others[stream] = out.add_stream_from_template(stream)
+        except (ValueError, av.error.FFmpegError):
+            continue  # the output container cannot hold it
+    return others
+
+
+def _copy(
+    inp: Any,
+    out: Any,
+    v_in: Any,
+    v_out: Any,
+    a_in: Any,
+    a_out: Any,
+    lead_s: float,
+    others: dict[Any, Any],
+) -> None:
+    streams = [v_in] + ([a_in] if a_in is not None else []) + list(others)
     delta = round(-lead_s / a_in.time_base) if a_in is not None and a_in.time_base else 0
     for packet in inp.demux(*streams):
         if packet.dts is None and packet.pts is None:
@@ -60,8 +85,10 @@ def _copy(inp: Any, out: Any, v_in: Any, v_out: Any, a_in: Any, a_out: Any, lead
             if packet.dts is not None:
                 packet.dts += delta
             packet.stream = a_out
-        else:
+        elif packet.stream is v_in:
             packet.stream = v_out
+        else:
+            packet.stream = others[packet.stream]
         out.mux(packet)
 
 
@@ -87,12 +114,14 @@ def _encode_shifted(
     n = round(abs(lead_s) * rate)
     audio = audio[:, n:] if lead_s > 0 else np.pad(audio, ((0, 0), (n, 0)))
     pts0 = round(start * rate)
+    planar = a_out.codec_context.format.name.endswith("p")
     for s0 in range(0, audio.shape[1], 1024):
-        frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(audio[:, s0 : s0 + 1024], dtype=np.float32),
-            format="fltp",
-            layout=layout,
-        )
+        block = np.ascontiguousarray(audio[:, s0 : s0 + 1024], dtype=np.float32)
+        if planar:
+            frame = av.AudioFrame.from_ndarray(block, format="fltp", layout=layout)
+        else:  # packed 16-bit (PCM)
+            packed = (np.clip(block.T, -1, 1) * 32767).astype(np.int16).reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(packed, format="s16", layout=layout)
         frame.sample_rate, frame.pts, frame.time_base = rate, pts0 + s0, Fraction(1, rate)
         for p in a_out.encode(frame):
             out.mux(p)

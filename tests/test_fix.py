@@ -1,0 +1,86 @@
+"""Correcting files: the audio moves, the video packets stay byte-identical, the result checks."""
+
+from __future__ import annotations
+
+import av
+import pytest
+from synth import BarTracker, make_clip
+
+import fcnsync
+from fcnsync.calibration import Calibration
+from fcnsync.errors import FcnsyncError
+from fcnsync.evaluate import baseline_estimate
+from fcnsync.fix import fix_file
+from fcnsync.pipeline import extract
+
+FPS = 25
+
+
+def _video_packets(path):
+    with av.open(str(path)) as c:
+        return [bytes(p) for p in c.demux(c.streams.video[0]) if p.size]
+
+
+@pytest.mark.parametrize(
+    "ext, vcodec, acodec",
+    [
+        ("mkv", "libx264", "aac"),
+        ("mp4", "libx264", "aac"),
+        ("mov", "libx264", "aac"),
+        ("avi", "mpeg4", "mp3"),
+    ],
+)
+def test_known_offset_is_removed_and_video_is_untouched(tmp_path, tiny_model, ext, vcodec, acodec):
+    src = make_clip(
+        tmp_path / f"in.{ext}", seconds=5.0, lead_s=4 / FPS, vcodec=vcodec, acodec=acodec
+    )
+    before = baseline_estimate(extract(src, BarTracker()))
+    assert before.offset_frames == pytest.approx(4, abs=0.6)
+    dst = tmp_path / f"out.{ext}"
+    res = fix_file(
+        src,
+        dst,
+        tiny_model,
+        Calibration(threshold=0.0),
+        offset_ms=160.0,
+        tracker_factory=BarTracker,
+    )
+    assert res.method == ("samples" if ext == "avi" else "timestamps")
+    after = baseline_estimate(extract(dst, BarTracker()))
+    assert after.offset_frames == pytest.approx(0, abs=0.6)
+    assert _video_packets(dst) == _video_packets(src)
+    assert not list(tmp_path.glob(".*partial*"))  # no temporary file left
+
+
+def test_refuses_to_overwrite_its_input(tmp_path, tiny_model):
+    src = make_clip(tmp_path / "a.mkv", seconds=2.0)
+    with pytest.raises(FcnsyncError, match="overwrite the input"):
+        fix_file(src, src, tiny_model, Calibration(), offset_ms=40.0)
+
+
+def test_refuses_when_undetermined_or_unsure(tmp_path, tiny_model):
+    src = make_clip(tmp_path / "a.mkv", seconds=3.0)
+    with pytest.raises(FcnsyncError, match="undetermined"):  # no face for the real tracker
+        fix_file(src, tmp_path / "b.mkv", tiny_model, Calibration())
+    with pytest.raises(FcnsyncError, match="below"):
+        fix_file(
+            src,
+            tmp_path / "b.mkv",
+            tiny_model,
+            Calibration(threshold=0.0),
+            min_confidence=1.0,
+            tracker_factory=BarTracker,
+        )
+    assert not (tmp_path / "b.mkv").exists()
+
+
+@pytest.mark.parametrize(
+    "name, ext",
+    [("R-V-Abhishek__Syncnet_FCN__data_example.avi", "mkv"), ("adnerf_obama_1.mp4", "mp4")],
+)
+def test_real_clip_is_fixed_and_verified(dev_dir, tmp_path, name, ext):
+    model, cal = fcnsync.load_model(device="cpu"), fcnsync.load_calibration()
+    res = fix_file(dev_dir / name, tmp_path / f"fixed.{ext}", model, cal)
+    assert res.verified, res
+    assert abs(res.residual_frames) <= 1.0
+    assert _video_packets(tmp_path / f"fixed.{ext}") == _video_packets(dev_dir / name)
