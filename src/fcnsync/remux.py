@@ -37,6 +37,7 @@ def shift_audio(
             raise MediaError("needs a video and an audio stream")
         v_in, a_in = inp.streams.video[0], inp.streams.audio[0]
         v_out = out.add_stream_from_template(v_in)
+        a_out: Any
         if mode == "timestamps":
             a_out = out.add_stream_from_template(a_in)
         else:
