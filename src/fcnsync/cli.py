@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from typing import IO
@@ -97,6 +98,12 @@ def main() -> None:
     help="Add each track's lag curve and per-second series to json/jsonl records.",
 )
 @click.option(
+    "--plot",
+    "plot_dir",
+    type=click.Path(file_okay=False),
+    help="Write a PNG of the evidence (lag curve, offset over time) per file here.",
+)
+@click.option(
     "--timeout",
     "timeout_s",
     type=click.FloatRange(1),
@@ -124,6 +131,7 @@ def detect(
     evidence: bool,
     timeout_s: float,
     quiet: bool,
+    plot_dir: str | None = None,
 ) -> None:
     """Measure the lip-sync offset of INPUTS: files, folders, or - for paths on stdin.
 
@@ -203,6 +211,13 @@ def detect(
                 else click.echo(line, err=True)
             )
         writer.write(result)
+        if plot_dir and result.tracks:
+            from .plots import plot_result  # noqa: PLC0415
+
+            os.makedirs(plot_dir, exist_ok=True)
+            stem = os.path.splitext(os.path.basename(result.path))[0]
+            tag = hashlib.sha1(os.fsencode(result.path)).hexdigest()[:6]
+            plot_result(result, os.path.join(plot_dir, f"{stem}.{tag}.png"))
         if progress:
             progress.advance(0)
 

@@ -1,0 +1,80 @@
+"""Pictures of the evidence behind a result (matplotlib, which the face tracker installs)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .pipeline import Result
+
+EBU_R37_MS = (40.0, 60.0)  # audio at most 40 ms early, 60 ms late
+
+
+def plot_result(
+    result: Result, path: str | os.PathLike[str], tolerance_ms: tuple[float, float] = EBU_R37_MS
+) -> Path:
+    """Write a PNG for one record (needs the tracks' lag curves and series, which ``detect``
+    fills): left, the lag curve of each face track (mean evidence per candidate offset, the
+    chosen peak, the searched range); right, the offset found each second with its confidence,
+    per track, over the tolerance band."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fps = result.fps or 25.0
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    max_lag = result.max_lag_frames
+    for tr in result.tracks:
+        if not tr.lag_curve:
+            continue
+        # the curve runs over lags -L..L; offsets are minus the lag (positive: audio leads)
+        offsets = [-(i - max_lag) for i in range(len(tr.lag_curve))]
+        ax1.plot(offsets, tr.lag_curve, label=f"face {tr.track_id}")
+        if tr.offset_frames is not None:
+            ax1.axvline(tr.offset_frames, ls="--", lw=1, color=ax1.lines[-1].get_color())
+    ax1.axvspan(
+        -tolerance_ms[1] * fps / 1000,
+        tolerance_ms[0] * fps / 1000,
+        color="green",
+        alpha=0.12,
+        label="tolerance (EBU R37)",
+    )
+    ax1.set_xlim(-max_lag - 0.5, max_lag + 0.5)
+    ax1.set_xlabel("offset, frames (positive: audio leads)")
+    ax1.set_ylabel("mean lip-audio evidence")
+    ax1.set_title(f"lag curve (search range +-{max_lag} frames)", fontsize=9)
+    ax1.legend(fontsize=7, loc="lower right")
+    for tr in result.tracks:
+        pts = [p for p in (tr.series or []) if p.get("offset_frames") is not None]
+        if not pts:
+            continue
+        t = [p["t_s"] for p in pts]
+        ax2.scatter(
+            t,
+            [p["offset_frames"] for p in pts],
+            s=[8 + 40 * (p["confidence"] or 0) for p in pts],
+            label=f"face {tr.track_id} ({tr.start_s:.0f}-{tr.end_s:.0f} s)",
+        )
+    ax2.axhspan(
+        -tolerance_ms[1] * fps / 1000, tolerance_ms[0] * fps / 1000, color="green", alpha=0.12
+    )
+    if result.offset_frames is not None:
+        ax2.axhline(
+            result.offset_frames,
+            ls="--",
+            lw=1,
+            color="black",
+            label=f"file: {result.offset_frames:+.1f} frames",
+        )
+    ax2.set_ylim(-max_lag - 1, max_lag + 1)
+    ax2.set_xlabel("time, s")
+    ax2.set_ylabel("offset each second, frames (dot size: confidence)")
+    ax2.set_title("evidence over time", fontsize=9)
+    ax2.legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"{os.path.basename(result.path)}: {result.verdict}", fontsize=10)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
