@@ -23,7 +23,7 @@ from .features import (
 from .inference import Sequence, audio_pad_frames, score_sequences
 from .media import MediaInfo, MediaReader, VideoFrame
 from .model import FCNSyncNet, load_model
-from .sync import Estimate, estimate, frame_weights, lag_curve
+from .sync import Estimate, curve_from_sums, estimate, frame_weights, lag_curve
 
 DEFAULT_MAX_LAG = 15  # frames searched each way (+-600 ms at 25 fps)
 MIN_TRACK_FRAMES = 10  # shorter face tracks are not scored
@@ -304,10 +304,7 @@ def track_results(
         if ev.speech_frames < MIN_SPEECH_FRAMES:
             estimates.append(None)
             continue
-        curve = (ev.num / np.maximum(ev.den, 1e-6)).astype(np.float32)
-        if (ev.den <= 0).any():
-            curve[ev.den <= 0] = curve[ev.den > 0].min() if (ev.den > 0).any() else 0.0
-        est = estimate(curve, ev.speech_frames, logit_scale)
+        est = estimate(curve_from_sums(ev.num, ev.den), ev.speech_frames, logit_scale)
         conf = calibration.probability(est)
         off = est.offset_frames - calibration.bias_frames
         result.offset_frames = round(off, 2)

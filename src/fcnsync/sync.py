@@ -54,8 +54,13 @@ def frame_weights(face_valid: np.ndarray, level_db: np.ndarray, max_lag: int) ->
 def lag_curve(scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Weighted mean over frames of the (2L+1, T) lag scores, with (2L+1, T) weights ->
     (2L+1,) curve; lags with no weight get the lowest score seen."""
-    total = weights.sum(axis=1)
-    curve = (scores * weights).sum(axis=1) / np.maximum(total, 1e-6)
+    return curve_from_sums((scores * weights).sum(axis=1), weights.sum(axis=1))
+
+
+def curve_from_sums(weighted: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """The lag curve from its sums over frames (so stretches of a file can be added up):
+    ``weighted`` (2L+1,) sum of weight * score, ``total`` (2L+1,) sum of weights."""
+    curve = weighted / np.maximum(total, 1e-6)
     if (total <= 0).any():
         curve[total <= 0] = curve[total > 0].min() if (total > 0).any() else 0.0
     return curve.astype(np.float32)
