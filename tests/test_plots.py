@@ -17,8 +17,8 @@ def test_plot_of_a_result_is_a_png(tmp_path, tiny_model):
     res = detect(
         clip, model=tiny_model, calibration=Calibration(threshold=0.0), tracker=BarTracker()
     )
-    out = plot_result(res, tmp_path / "c.png")
-    data = out.read_bytes()
+    plot_result(res, tmp_path / "c.png")
+    data = (tmp_path / "c.png").read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
 
 

@@ -523,6 +523,34 @@ def fix(
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
 
 
+@main.command()
+@click.argument("results_file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    default="report.html",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="The HTML page to write.",
+)
+@click.option(
+    "--max-plots",
+    type=click.IntRange(0),
+    default=20,
+    show_default=True,
+    help="Evidence plots for this many of the worst files.",
+)
+def report(results_file: str, output: str, max_plots: int) -> None:
+    """Write one self-contained HTML page for RESULTS_FILE (detect's jsonl, json or csv;
+    run detect with --evidence for the plots): counts, offset histogram, worst files first,
+    a table that sorts."""
+    from .batch import read_records  # noqa: PLC0415
+    from .report import write_report  # noqa: PLC0415
+
+    path = write_report(read_records(results_file), output, max_plots)
+    click.echo(f"wrote {path}", err=True)
+
+
 def _load(weights: str | None, calibration: str | None):  # type: ignore[no-untyped-def]
     from .calibration import load_calibration  # noqa: PLC0415
     from .errors import FcnsyncError  # noqa: PLC0415

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from typing import BinaryIO
 
 from .pipeline import Result
 
@@ -11,8 +11,10 @@ EBU_R37_MS = (40.0, 60.0)  # audio at most 40 ms early, 60 ms late
 
 
 def plot_result(
-    result: Result, path: str | os.PathLike[str], tolerance_ms: tuple[float, float] = EBU_R37_MS
-) -> Path:
+    result: Result,
+    path: str | os.PathLike[str] | BinaryIO,
+    tolerance_ms: tuple[float, float] = EBU_R37_MS,
+) -> None:
     """Write a PNG for one record (needs the tracks' lag curves and series, which ``detect``
     fills): left, the lag curve of each face track (mean evidence per candidate offset, the
     chosen peak, the searched range); right, the offset found each second with its confidence,
@@ -74,7 +76,5 @@ def plot_result(
     ax2.legend(fontsize=7, loc="lower right")
     fig.suptitle(f"{os.path.basename(result.path)}: {result.verdict}", fontsize=10)
     fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=90)
+    fig.savefig(path, dpi=90, format="png")
     plt.close(fig)
-    return out
