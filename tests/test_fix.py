@@ -84,3 +84,37 @@ def test_real_clip_is_fixed_and_verified(dev_dir, tmp_path, name, ext):
     assert res.verified, res
     assert abs(res.residual_frames) <= 1.0
     assert _video_packets(tmp_path / f"fixed.{ext}") == _video_packets(dev_dir / name)
+
+
+def test_other_audio_tracks_and_subtitles_are_kept(tmp_path, tiny_model):
+    from fractions import Fraction
+
+    import numpy as np
+
+    src = make_clip(tmp_path / "one.mkv", seconds=3.0)
+    two = tmp_path / "two.mkv"
+    with av.open(str(src)) as inp, av.open(str(two), "w") as out:  # add a second audio track
+        v = out.add_stream_from_template(inp.streams.video[0])
+        a = out.add_stream_from_template(inp.streams.audio[0])
+        extra = out.add_stream("aac", rate=16000)
+        extra.layout = "mono"
+        for p in inp.demux(inp.streams.video[0], inp.streams.audio[0]):
+            if p.dts is None and p.pts is None:
+                continue
+            p.stream = v if p.stream.type == "video" else a
+            out.mux(p)
+        for s0 in range(0, 48000, 1024):
+            f = av.AudioFrame.from_ndarray(
+                np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+            )
+            f.sample_rate, f.pts, f.time_base = 16000, s0, Fraction(1, 16000)
+            for p in extra.encode(f):
+                out.mux(p)
+        for p in extra.encode():
+            out.mux(p)
+    dst = tmp_path / "fixed.mkv"
+    fix_file(
+        two, dst, tiny_model, Calibration(threshold=0.0), offset_ms=80.0, tracker_factory=BarTracker
+    )
+    with av.open(str(dst)) as c:
+        assert [s.type for s in c.streams] == ["video", "audio", "audio"]
