@@ -291,3 +291,31 @@ def test_reconnects_with_a_record_when_the_server_is_not_there_yet(tmp_path, tin
     kinds = [r["event"] for r in recs]
     assert kinds[0] == "reconnecting" and "window" in kinds and kinds[-1] == "end"
     assert recs[-1]["reconnects"] >= 1
+
+
+class _SlowBar(BarTracker):
+    """A tracker that takes 0.1 s a frame: 2.5x slower than a 25 fps stream."""
+
+    def update(self, time_s, rgb):
+        time.sleep(0.1)
+        super().update(time_s, rgb)
+
+
+def test_falling_behind_a_live_stream_skips_ahead_and_says_so(tmp_path, serve, tiny_model):
+    clip = make_clip(tmp_path / "c.mkv", seconds=14.0)
+    make_hls(clip, tmp_path / "hls")
+    url = serve(tmp_path / "hls") + "/index.m3u8"
+    recs = list(
+        monitor(
+            url,
+            tiny_model,
+            Calibration(threshold=0.0),
+            window_s=2,
+            hop_s=1,
+            tracker_factory=_SlowBar,
+            skip_after_s=1.0,
+        )
+    )
+    skips = [r for r in recs if r["event"] == "skipped"]
+    assert skips and skips[0]["to_s"] > skips[0]["from_s"]
+    assert recs[-1]["event"] == "end"

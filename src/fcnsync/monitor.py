@@ -133,10 +133,13 @@ def monitor(
     idle_s: float = 10.0,
     reconnect: bool = True,
     tracker_factory: Callable[[], Any] = FaceTracker,
+    skip_after_s: float | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Records for a live input, as they happen: ``{"event": "window", ...}`` every ``hop_s``
     seconds of stream, ``"out_of_sync"`` / ``"back_in_sync"`` alarms, ``"reconnecting"`` after
-    a network error, and a final ``"end"`` with a summary. Offsets: positive, audio leads."""
+    a network error, ``"skipped"`` when scoring fell more than ``skip_after_s`` (default: a
+    window) behind a live source and frames were passed over to catch up, and a final
+    ``"end"`` with a summary. Offsets: positive, audio leads."""
     alarm = AlarmState(tolerance or Tolerance(), windows=alarm_windows)
     counts = {"windows": 0, "ok": 0, "undetermined": 0, "alarms": 0, "reconnects": 0}
     offsets: list[float] = []
@@ -153,7 +156,11 @@ def monitor(
                 follow,
                 idle_s,
                 tracker_factory,
+                window_s if skip_after_s is None else skip_after_s,
             ):
+                if rec["event"] != "window":
+                    yield rec
+                    continue
                 attempt = 0
                 counts["windows"] += 1
                 counts[rec["status"]] = counts.get(rec["status"], 0) + 1
@@ -219,6 +226,7 @@ def _windows(
     follow: bool,
     idle_s: float,
     tracker_factory: Callable[[], Any],
+    skip_after_s: float,
 ) -> Iterator[dict[str, Any]]:
     opened: Any = _FollowFile(source, idle_s) if follow else source
     reader = MediaReader(opened) if follow else MediaReader(source)
@@ -278,11 +286,34 @@ def _windows(
         }
 
     last_video_s = None
+    # a live source plays at 1x: if scoring falls more than a window behind it, frames are
+    # passed over (not tracked) until it has caught up, and a record says so
+    live = follow or "://" in source[:16]
+    clock0: tuple[float, float] | None = None  # (wall, stream) at the first frame
+    skipping_from: float | None = None
     try:
         for item in reader:
             if not isinstance(item, VideoFrame):
                 mel_stream.push(item.time_s, item.samples)
                 continue
+            if clock0 is None:
+                clock0 = (time.monotonic(), item.time_s)
+            behind = (time.monotonic() - clock0[0]) - (item.time_s - clock0[1])
+            if live and skipping_from is None and behind > skip_after_s:
+                skipping_from = item.time_s
+            if skipping_from is not None:
+                if behind > hop_s:
+                    continue
+                yield {
+                    "event": "skipped",
+                    "wall_time": _now(),
+                    "from_s": round(skipping_from, 3),
+                    "to_s": round(item.time_s, 3),
+                    "why": "processing fell behind the live stream",
+                }
+                skipping_from = None
+                clock0 = (time.monotonic(), item.time_s)
+                next_end = item.time_s + window_s  # the next window after the gap
             tracker.update(item.time_s, item.rgb)
             last_video_s = item.time_s
             if next_end is None:
