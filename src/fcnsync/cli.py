@@ -227,7 +227,8 @@ def detect(
             progress.start()
         if n_jobs > 1 and len(paths) > 1:
             settings = WorkerSettings(weights, calibration, device, max_lag, batch_size)
-            sink = Reorder(emit) if ordered else (lambda i, r: emit(r))
+            # a table is printed when the batch ends: it may as well keep the input order
+            sink = Reorder(emit) if ordered or fmt == "table" else (lambda i, r: emit(r))
             run_parallel(paths, settings, n_jobs, sink, timeout_s=timeout_s)
         else:
             for path in paths:
