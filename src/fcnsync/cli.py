@@ -5,7 +5,11 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from typing import IO
+from collections.abc import Iterator
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .monitor import Tolerance
 
 import click
 
@@ -390,7 +394,7 @@ def monitor_cmd(
     if fmt == "auto":
         fmt = "live" if sys.stdout.isatty() else "jsonl"
     records = monitor(source, model, cal, window_s, hop_s, max_lag, tol, alarm_windows, follow)
-    last: dict = {}  # type: ignore[type-arg]
+    last: dict[str, Any] = {}
     try:
         if fmt == "jsonl":
             for rec in records:
@@ -406,14 +410,14 @@ def monitor_cmd(
         sys.exit(EXIT_FAILED)
 
 
-def _live_view(records, tol):  # type: ignore[no-untyped-def]
+def _live_view(records: Iterator[dict[str, Any]], tol: Tolerance) -> dict[str, Any]:
     from rich.console import Group  # noqa: PLC0415
     from rich.live import Live  # noqa: PLC0415
     from rich.panel import Panel  # noqa: PLC0415
     from rich.text import Text  # noqa: PLC0415
 
     history: list[str] = []
-    last: dict = {}  # type: ignore[type-arg]
+    last: dict[str, Any] = {}
     state = "in sync"
     with Live(Text("waiting for the first window..."), refresh_per_second=4) as live:
         for rec in records:
