@@ -95,26 +95,28 @@ def make_clip(
             )
             mono = np.zeros(ns) if silent else 0.3 * voice * env
             samples = np.tile(np.asarray(mono, dtype=np.float32), (channels, 1))
-            frame_size = a_s.codec_context.frame_size or 1024
-            start = int(round(audio_pts_delay_s * sample_rate))
-            for s0 in range(0, ns, frame_size):
-                chunk = np.ascontiguousarray(samples[:, s0 : s0 + frame_size])
-                fmt = a_s.codec_context.format.name
-                if fmt.endswith("p"):
-                    frame = av.AudioFrame.from_ndarray(
-                        chunk.astype(np.float32), format="fltp", layout=a_s.layout.name
-                    )
-                else:
-                    inter = (chunk.T.reshape(1, -1) * 32767).astype(np.int16)
-                    frame = av.AudioFrame.from_ndarray(inter, format="s16", layout=a_s.layout.name)
-                frame.sample_rate = sample_rate
-                frame.pts = start + s0
-                frame.time_base = Fraction(1, sample_rate)
-                for p in a_s.encode(frame):
-                    out.mux(p)
-            for p in a_s.encode():
-                out.mux(p)
+            encode_audio(out, a_s, samples, round(audio_pts_delay_s * sample_rate))
     return path
+
+
+def encode_audio(out, stream, samples: np.ndarray, start: int = 0) -> None:
+    """Encode ``samples`` (channels, N) float32 in -1..1 into ``stream`` of ``out`` (planar
+    float or packed 16-bit, as the codec wants), the first sample at pts ``start``, and flush."""
+    rate = stream.codec_context.sample_rate
+    size = stream.codec_context.frame_size or 1024
+    layout = stream.layout.name
+    for s0 in range(0, samples.shape[1], size):
+        chunk = np.ascontiguousarray(samples[:, s0 : s0 + size], dtype=np.float32)
+        if stream.codec_context.format.name.endswith("p"):
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout=layout)
+        else:
+            packed = (chunk.T.reshape(1, -1) * 32767).astype(np.int16)
+            frame = av.AudioFrame.from_ndarray(packed, format="s16", layout=layout)
+        frame.sample_rate, frame.pts, frame.time_base = rate, start + s0, Fraction(1, rate)
+        for p in stream.encode(frame):
+            out.mux(p)
+    for p in stream.encode():
+        out.mux(p)
 
 
 _RNG = np.random.default_rng(1)

@@ -11,7 +11,7 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-from synth import BarTracker, make_clip
+from synth import BarTracker, encode_audio, make_clip
 
 from fcnsync.calibration import Calibration
 from fcnsync.pipeline import detect
@@ -40,15 +40,7 @@ def _vfr_clip(path):
             t += int(rng.choice([33, 40, 50]))
         for p in vs.encode():
             out.mux(p)
-        for s0 in range(0, 16000 * 2, 1024):
-            af = av.AudioFrame.from_ndarray(
-                np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
-            )
-            af.sample_rate, af.pts, af.time_base = 16000, s0, Fraction(1, 16000)
-            for p in a_s.encode(af):
-                out.mux(p)
-        for p in a_s.encode():
-            out.mux(p)
+        encode_audio(out, a_s, np.zeros((1, 32000), np.float32))
     return path
 
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 from crashy import worker as crashy_worker
+from runner import run_cli
 from synth import make_clip
 
 from fcnsync.batch import Reorder, WorkerSettings, done_paths, expand_inputs, run_parallel
@@ -50,16 +49,6 @@ def test_half_written_last_line_is_dropped_on_resume(tmp_path):
     assert out.read_text() == '{"path": "a.mp4", "status": "ok"}\n'
 
 
-def _cli(args, stdin=None):
-    return subprocess.run(
-        [sys.executable, "-m", "fcnsync.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
 def test_mixed_folder_with_two_jobs_then_resume_does_no_work_twice(tmp_path, tiny_checkpoint):
     root = tmp_path / "clips"
     (root / "nested").mkdir(parents=True)
@@ -69,7 +58,7 @@ def test_mixed_folder_with_two_jobs_then_resume_does_no_work_twice(tmp_path, tin
     (root / "broken.mov").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x01" * 500)
     (root / "readme.txt").write_text("not media")
     out = tmp_path / "out.jsonl"
-    r = _cli(["detect", str(root), "--weights", str(tiny_checkpoint), "-j", "2", "-o", str(out)])
+    r = run_cli(["detect", str(root), "--weights", str(tiny_checkpoint), "-j", "2", "-o", str(out)])
     assert r.returncode == 1, r.stderr
     recs = {
         json.loads(line)["path"].rsplit("/", 1)[-1]: json.loads(line)
@@ -80,12 +69,14 @@ def test_mixed_folder_with_two_jobs_then_resume_does_no_work_twice(tmp_path, tin
     assert recs["a.mp4"]["status"] == "undetermined"
     assert "4 files: 0 ok, 2 undetermined, 2 error" in r.stderr
     # a second run with --resume finds everything done and measures nothing
-    r2 = _cli(["detect", str(root), "--weights", str(tiny_checkpoint), "-o", str(out), "--resume"])
+    r2 = run_cli(
+        ["detect", str(root), "--weights", str(tiny_checkpoint), "-o", str(out), "--resume"]
+    )
     assert r2.returncode == 0 and len(out.read_text().splitlines()) == 4
     assert "4 already in" in r2.stderr
     # a new file is the only one measured
     make_clip(root / "nested" / "c.mp4", seconds=2)
-    r3 = _cli(
+    r3 = run_cli(
         [
             "detect",
             str(root),
@@ -110,7 +101,7 @@ def test_select_prints_the_in_sync_paths(tmp_path):
         {"path": "none.mp4", "status": "undetermined", "offset_frames": None, "confidence": None},
     ]
     res.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    r = _cli(["select", str(res)])
+    r = run_cli(["select", str(res)])
     assert r.returncode == 0 and r.stdout == "good.mp4\n"
-    r = _cli(["select", str(res), "--invert", "--max-offset-frames", "3"])
+    r = run_cli(["select", str(res), "--invert", "--max-offset-frames", "3"])
     assert r.stdout.split() == ["unsure.mp4", "none.mp4"]

@@ -5,22 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
 
 import pytest
+from runner import run_cli
 from synth import make_clip
-
-
-def run(args, stdin=None, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "fcnsync.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=cwd,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +22,7 @@ def clips(tmp_path_factory):
 
 
 def test_folder_to_jsonl_one_record_per_media_file(clips, tiny_checkpoint):
-    r = run(["detect", str(clips), "--weights", str(tiny_checkpoint), "--format", "jsonl"])
+    r = run_cli(["detect", str(clips), "--weights", str(tiny_checkpoint), "--format", "jsonl"])
     assert r.returncode == 0, r.stderr
     records = [json.loads(line) for line in r.stdout.splitlines()]
     assert sorted(rec["path"].rsplit("/", 1)[-1] for rec in records) == ["a.mp4", "b.mkv"]
@@ -46,7 +34,7 @@ def test_folder_to_jsonl_one_record_per_media_file(clips, tiny_checkpoint):
 
 def test_paths_on_stdin_with_csv(clips, tiny_checkpoint):
     paths = f"{clips / 'a.mp4'}\n{clips / 'sub' / 'b.mkv'}\n"
-    r = run(
+    r = run_cli(
         ["detect", "-", "--weights", str(tiny_checkpoint), "--format", "csv", "--ordered"],
         stdin=paths,
     )
@@ -58,7 +46,7 @@ def test_paths_on_stdin_with_csv(clips, tiny_checkpoint):
 
 def test_nul_separated_stdin(clips, tiny_checkpoint):
     paths = f"{clips / 'a.mp4'}\0{clips / 'sub' / 'b.mkv'}\0"
-    r = run(["detect", "-", "-0", "--weights", str(tiny_checkpoint)], stdin=paths)
+    r = run_cli(["detect", "-", "-0", "--weights", str(tiny_checkpoint)], stdin=paths)
     assert r.returncode == 0 and len(r.stdout.splitlines()) == 2
 
 
@@ -67,7 +55,7 @@ def test_bad_files_give_one_line_each_and_exit_1(clips, tiny_checkpoint, tmp_pat
     empty.write_bytes(b"")
     text = tmp_path / "text.mov"
     text.write_text("hello\n" * 100)
-    r = run(
+    r = run_cli(
         [
             "detect",
             str(empty),
@@ -95,23 +83,23 @@ def test_bad_files_give_one_line_each_and_exit_1(clips, tiny_checkpoint, tmp_pat
 
 
 def test_usage_error_exits_2():
-    r = run(["detect"])
+    r = run_cli(["detect"])
     assert r.returncode == 2
-    r = run(["detect", "x.mp4", "--format", "yaml"])
+    r = run_cli(["detect", "x.mp4", "--format", "yaml"])
     assert r.returncode == 2 and "Traceback" not in r.stderr
 
 
 def test_damaged_weights_are_one_line(tmp_path, clips):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\0" * 100)
-    r = run(["detect", str(clips / "a.mp4"), "--weights", str(bad)])
+    r = run_cli(["detect", str(clips / "a.mp4"), "--weights", str(bad)])
     assert r.returncode == 1
     assert len(r.stderr.strip().splitlines()) == 1 and "not a valid fcnsync checkpoint" in r.stderr
 
 
 def test_output_file_gets_complete_lines(clips, tiny_checkpoint, tmp_path):
     out = tmp_path / "out.jsonl"
-    r = run(["detect", str(clips), "--weights", str(tiny_checkpoint), "-o", str(out)])
+    r = run_cli(["detect", str(clips), "--weights", str(tiny_checkpoint), "-o", str(out)])
     assert r.returncode == 0 and r.stdout == ""
     text = out.read_text()
     assert text.endswith("\n") and len(text.splitlines()) == 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import av
 import pytest
-from synth import BarTracker, make_clip
+from synth import BarTracker, encode_audio, make_clip
 
 import fcnsync
 from fcnsync.calibration import Calibration
@@ -87,8 +87,6 @@ def test_real_clip_is_fixed_and_verified(dev_dir, tmp_path, name, ext):
 
 
 def test_other_audio_tracks_and_subtitles_are_kept(tmp_path, tiny_model):
-    from fractions import Fraction
-
     import numpy as np
 
     src = make_clip(tmp_path / "one.mkv", seconds=3.0)
@@ -103,15 +101,7 @@ def test_other_audio_tracks_and_subtitles_are_kept(tmp_path, tiny_model):
                 continue
             p.stream = v if p.stream.type == "video" else a
             out.mux(p)
-        for s0 in range(0, 48000, 1024):
-            f = av.AudioFrame.from_ndarray(
-                np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
-            )
-            f.sample_rate, f.pts, f.time_base = 16000, s0, Fraction(1, 16000)
-            for p in extra.encode(f):
-                out.mux(p)
-        for p in extra.encode():
-            out.mux(p)
+        encode_audio(out, extra, np.zeros((1, 48000), np.float32))
     dst = tmp_path / "fixed.mkv"
     fix_file(
         two, dst, tiny_model, Calibration(threshold=0.0), offset_ms=80.0, tracker_factory=BarTracker

@@ -83,7 +83,7 @@ def test_stream_without_a_face_gives_undetermined_windows(tmp_path, serve, tiny_
     assert recs[-1]["event"] == "end" and recs[-1]["windows"] == 4
 
 
-def test_windows_are_scored_with_the_detect_code_path(tmp_path, serve, tiny_model):
+def test_windows_come_every_hop_with_the_face_scored(tmp_path, serve, tiny_model):
     clip = make_clip(tmp_path / "c.mkv", seconds=9.0, lead_s=0.08, seed=2)
     make_hls(clip, tmp_path / "hls")
     url = serve(tmp_path / "hls") + "/index.m3u8"

@@ -107,6 +107,20 @@ class WorkerSettings:
     batch_size: int
 
 
+def measure_file(path: str, model: Any, calibration: Any, max_lag: int, batch_size: int) -> Any:
+    """``detect`` on one file of a batch: whatever goes wrong becomes that file's error record,
+    never an exception that would stop the batch."""
+    from .pipeline import detect, error_result  # noqa: PLC0415
+
+    try:
+        return detect(
+            path, model=model, calibration=calibration, max_lag=max_lag, batch_size=batch_size
+        )
+    except Exception as exc:  # one bad file never stops a batch
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return error_result(path, f"internal error: {first}")
+
+
 def _worker(settings: WorkerSettings, inbox: Any, results: Any) -> None:
     """A worker process: load the model once, then measure the files it is given."""
     import torch  # noqa: PLC0415
@@ -114,7 +128,6 @@ def _worker(settings: WorkerSettings, inbox: Any, results: Any) -> None:
     from .calibration import load_calibration  # noqa: PLC0415
     from .faces import silence_native_stderr  # noqa: PLC0415
     from .model import load_model  # noqa: PLC0415
-    from .pipeline import detect, error_result  # noqa: PLC0415
 
     silence_native_stderr()
     torch.set_num_threads(1)
@@ -126,17 +139,7 @@ def _worker(settings: WorkerSettings, inbox: Any, results: Any) -> None:
         if task is None:
             return
         index, path = task
-        try:
-            rec = detect(
-                path,
-                model=model,
-                calibration=cal,
-                max_lag=settings.max_lag,
-                batch_size=settings.batch_size,
-            )
-        except Exception as exc:  # one bad file never stops a batch
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            rec = error_result(path, f"internal error: {first}")
+        rec = measure_file(path, model, cal, settings.max_lag, settings.batch_size)
         results.put(("done", index, rec))
 
 

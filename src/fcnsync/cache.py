@@ -10,10 +10,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .batch import expand_inputs
 from .errors import FcnsyncError
 from .pipeline import extract, save_extracted
-
-MEDIA_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".flv", ".m4v", ".ts"}
 
 
 @dataclass(frozen=True)
@@ -55,9 +54,9 @@ def read_clips(root: str | os.PathLike[str]) -> list[Clip]:
                     )
                 )
         return clips
-    for path in sorted(root.rglob("*")):
-        if path.suffix.lower() in MEDIA_SUFFIXES and path.is_file():
-            clips.append(Clip(path=path, person=path.stem))
+    for name in expand_inputs([str(root)]):
+        path = Path(name)
+        clips.append(Clip(path=path, person=path.stem))
     return clips
 
 

@@ -49,7 +49,11 @@ class Calibration:
 
     def probability(self, est: Estimate) -> float:
         """Calibrated probability that ``est.offset_frames`` is within +-1 frame of the truth."""
-        x = (evidence_vector(est) - np.array(self.mean)) / np.array(self.scale)
+        return self.probability_of(evidence_vector(est))
+
+    def probability_of(self, evidence: np.ndarray) -> float:
+        """The same from an ``evidence_vector`` (F,)."""
+        x = (evidence - np.array(self.mean)) / np.array(self.scale)
         z = float(np.dot(self.weights, x) + self.intercept)
         return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 

@@ -146,6 +146,7 @@ def detect(
         WorkerSettings,
         done_paths,
         expand_inputs,
+        measure_file,
         run_parallel,
         summary_text,
     )
@@ -153,8 +154,6 @@ def detect(
     from .errors import FcnsyncError  # noqa: PLC0415
     from .faces import silence_native_stderr  # noqa: PLC0415
     from .model import load_model  # noqa: PLC0415
-    from .pipeline import detect as detect_one  # noqa: PLC0415
-    from .pipeline import error_result  # noqa: PLC0415
     from .writers import get_writer  # noqa: PLC0415
 
     if resume and not output:
@@ -236,13 +235,7 @@ def detect(
             run_parallel(paths, settings, n_jobs, sink, timeout_s=timeout_s)
         else:
             for path in paths:
-                try:
-                    result = detect_one(
-                        path, model=model, calibration=cal, max_lag=max_lag, batch_size=batch_size
-                    )
-                except Exception as exc:  # one bad file never stops a batch
-                    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                    result = error_result(path, f"internal error: {first}")
+                result = measure_file(path, model, cal, max_lag, batch_size)
                 emit(result)
     except KeyboardInterrupt:
         if progress:

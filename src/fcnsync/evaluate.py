@@ -272,7 +272,7 @@ def fit_calibration_from(
     at which the answers kept are right at least ``precision_target`` of the time (and never
     below 0.5)."""
     cal = fit(ev.evidence, ev.correct, source=source)
-    prob = np.array([_prob(cal, x) for x in ev.evidence])
+    prob = np.array([cal.probability_of(x) for x in ev.evidence])
     threshold = 0.5
     for th in np.linspace(0.5, 0.95, 46):
         kept = prob >= th
@@ -292,13 +292,8 @@ def fit_calibration_from(
     return cal
 
 
-def _prob(cal: Calibration, x: np.ndarray) -> float:
-    z = float(np.dot(cal.weights, (x - np.array(cal.mean)) / np.array(cal.scale)) + cal.intercept)
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
-
-
 def probabilities(cal: Calibration, ev: EvidenceSet) -> np.ndarray:
-    return np.array([_prob(cal, x) for x in ev.evidence])
+    return np.array([cal.probability_of(x) for x in ev.evidence])
 
 
 def cross_validated_ece(ev: EvidenceSet, folds: int = 2, seed: int = 0) -> tuple[float, np.ndarray]:
@@ -319,7 +314,7 @@ def cross_validated_ece(ev: EvidenceSet, folds: int = 2, seed: int = 0) -> tuple
             ev.window[~test],
         )
         cal = fit(sub.evidence, sub.correct)
-        prob[test] = [_prob(cal, x) for x in ev.evidence[test]]
+        prob[test] = [cal.probability_of(x) for x in ev.evidence[test]]
     return expected_calibration_error(prob, ev.correct), prob
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -48,30 +49,36 @@ class Extracted:
     decode_scale: float = 1.0  # decoded size over the stored size
 
 
-def extract(path: str | os.PathLike[str], tracker: FaceTracker | None = None) -> Extracted:
-    """Decode ``path`` once, streaming: every frame goes to the face tracker, every audio chunk
-    to the log-mel stream. Raises ``MediaError`` for unreadable input."""
-    tracker = tracker or FaceTracker()
-    mel_stream = MelStream()
-    t_decode = t_track = t_audio = 0.0
-    reader = MediaReader(path)
-    t0 = time.perf_counter()
+def _decode_into(
+    reader: MediaReader, tracker: FaceTracker, mel_stream: MelStream, timings: dict[str, float]
+) -> Iterator[float]:
+    """The one decode loop: every frame goes to the face tracker, every audio chunk to the
+    log-mel stream (time spent added to ``timings``). Yields each video frame's time once it
+    is tracked, so that a caller can act between frames."""
     items = iter(reader)
     while True:
         t1 = time.perf_counter()
         item = next(items, None)
         t2 = time.perf_counter()
-        t_decode += t2 - t1
+        timings["decode"] = timings.get("decode", 0.0) + t2 - t1
         if item is None:
-            break
+            return
         if isinstance(item, VideoFrame):
             tracker.update(item.time_s, item.rgb)
-            t_track += time.perf_counter() - t2
+            timings["track"] = timings.get("track", 0.0) + time.perf_counter() - t2
+            yield item.time_s
         else:
             mel_stream.push(item.time_s, item.samples)
-            t_audio += time.perf_counter() - t2
-    tracks = tracker.finish()
-    mel = mel_stream.finish()
+            timings["audio"] = timings.get("audio", 0.0) + time.perf_counter() - t2
+
+
+def _extracted(
+    reader: MediaReader,
+    tracks: list[Track],
+    mel: LogMel,
+    scene_cuts: list[float],
+    timings: dict[str, float],
+) -> Extracted:
     stats = reader.stats
     return Extracted(
         info=reader.info,
@@ -80,16 +87,33 @@ def extract(path: str | os.PathLike[str], tracker: FaceTracker | None = None) ->
         video_start_s=float(stats.first_video_time_s or 0.0),
         video_end_s=float(stats.last_video_time_s or 0.0),
         video_frames=stats.video_frames,
-        scene_cuts_s=list(tracker.scene_cuts),
+        scene_cuts_s=scene_cuts,
         frame_size=stats.frame_size,
         decode_scale=stats.scale,
-        timings_s={
-            "decode": t_decode,
-            "track": t_track,
-            "audio": t_audio,
-            "extract": time.perf_counter() - t0,
-        },
+        timings_s=timings,
     )
+
+
+def extract(path: str | os.PathLike[str], tracker: FaceTracker | None = None) -> Extracted:
+    """Decode ``path`` once, streaming, and keep every face track and the whole log-mel (for
+    training and evaluation on short clips; ``detect`` scores long files in stretches).
+    Raises ``MediaError`` for unreadable input."""
+    tracker = tracker or FaceTracker()
+    mel_stream = MelStream()
+    reader = MediaReader(path)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    for _ in _decode_into(reader, tracker, mel_stream, timings):
+        pass
+    ex = _extracted(
+        reader,
+        tracker.finish(),
+        mel_stream.finish(),
+        list(getattr(tracker, "scene_cuts", [])),
+        timings,
+    )
+    timings["extract"] = time.perf_counter() - t0
+    return ex
 
 
 def save_extracted(ex: Extracted, path: str | os.PathLike[str]) -> None:
@@ -318,19 +342,6 @@ def track_results(
     return results, estimates
 
 
-def measure(
-    ex: Extracted,
-    model: FCNSyncNet,
-    calibration: Calibration,
-    max_lag: int = DEFAULT_MAX_LAG,
-    batch_size: int = 16,
-) -> tuple[list[TrackResult], list[Estimate | None]]:
-    """Score every face track of a whole ``Extracted`` file and turn the scores into results."""
-    evidence = track_evidence(ex, model, calibration, max_lag, batch_size)
-    scale = float(model.log_scale.detach().exp())
-    return track_results(evidence, ex.info.fps, calibration, scale)
-
-
 def detect(
     path: str | os.PathLike[str],
     model: FCNSyncNet | None = None,
@@ -404,50 +415,19 @@ def analyse(
                 merged[ev.track_id] = ev
         timings["model"] += time.perf_counter() - t0
 
-    items = iter(reader)
-    while True:
-        t1 = time.perf_counter()
-        item = next(items, None)
-        t2 = time.perf_counter()
-        timings["decode"] += t2 - t1
-        if item is None:
-            break
-        if isinstance(item, VideoFrame):
-            tracker.update(item.time_s, item.rgb)
-            timings["track"] += time.perf_counter() - t2
-            if cut is None:
-                cut = item.time_s + segment_s
-            elif (
-                fps
-                and item.time_s > cut + margin_s
-                and mel_stream.computed_until_s > cut + margin_s
-            ):
-                pieces = tracker.drain(cut)
-                score(
-                    pieces,
-                    mel_stream.window(_stretch_start(pieces, cut, segment_s) - margin_s),
-                    reader.info,
-                )
-                mel_stream.discard_before(cut - margin_s)
-                cut += segment_s
-        else:
-            mel_stream.push(item.time_s, item.samples)
-            timings["audio"] += time.perf_counter() - t2
-    tail = tracker.finish()
+    for t in _decode_into(reader, tracker, mel_stream, timings):
+        if cut is None:
+            cut = t + segment_s
+        elif fps and t > cut + margin_s and mel_stream.computed_until_s > cut + margin_s:
+            pieces = tracker.drain(cut)
+            start = _stretch_start(pieces, cut, segment_s)
+            score(pieces, mel_stream.window(start - margin_s), reader.info)
+            mel_stream.discard_before(cut - margin_s)
+            cut += segment_s
     mel = mel_stream.finish()
-    score(tail, mel, reader.info)  # reader.info now has the measured frame rate
-    stats = reader.stats
-    summary = Extracted(
-        info=reader.info,
-        tracks=[],
-        mel=mel,
-        video_start_s=float(stats.first_video_time_s or 0.0),
-        video_end_s=float(stats.last_video_time_s or 0.0),
-        video_frames=stats.video_frames,
-        frame_size=stats.frame_size,
-        decode_scale=stats.scale,
-        timings_s={**timings, "total": time.perf_counter() - t_start},
-    )
+    score(tracker.finish(), mel, reader.info)  # reader.info now has the measured frame rate
+    timings["total"] = time.perf_counter() - t_start
+    summary = _extracted(reader, [], mel, list(getattr(tracker, "scene_cuts", [])), timings)
     return summary, sorted(merged.values(), key=lambda e: e.track_id)
 
 

@@ -14,7 +14,6 @@ import math
 import os
 import sys
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,7 +24,6 @@ import torch.nn.functional as F
 from .features import (
     AUDIO_PER_FRAME,
     LOG_FLOOR,
-    MEL_RATE_HZ,
     LogMel,
     audio_on_grid,
     lip_features,
@@ -34,7 +32,7 @@ from .features import (
     speech_activity,
     track_on_grid,
 )
-from .inference import Sequence, audio_pad_frames
+from .inference import Sequence
 from .model import FCNSyncNet, ModelConfig, checkpoint_dict
 from .pipeline import Extracted
 
@@ -370,13 +368,6 @@ def train(
                 fh.write(json.dumps(record) + "\n")
             print(json.dumps(record), file=sys.stderr, flush=True)
     return out / f"step{step:06d}.pt"
-
-
-def person_counts(tracks: list[CachedTrack]) -> Counter[str]:
-    return Counter(t.person for t in tracks)
-
-
-__all__ = ["TrainConfig", "CachedTrack", "load_cached", "train", "audio_pad_frames", "MEL_RATE_HZ"]
 
 
 def prepare_tracks(
