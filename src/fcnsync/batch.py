@@ -150,6 +150,7 @@ class _Worker:
         self.proc.start()
         self.task: int | None = None  # the index it is working on
         self.since = 0.0
+        self.ready = False  # its model is loaded: the per-file clock starts only then
 
     def give(self, index: int, path: str) -> None:
         self.task, self.since = index, time.monotonic()
@@ -178,11 +179,15 @@ def run_parallel(
     remaining = len(paths)
     while remaining:
         for w in workers:
-            if w.task is None and todo and w.proc.is_alive():
+            if w.ready and w.task is None and todo and w.proc.is_alive():
                 i = todo.pop()
                 w.give(i, paths[i])
         try:
             kind, index, payload = results.get(timeout=0.5)
+            if kind == "ready":
+                for w in workers:
+                    if w.proc.pid == payload:
+                        w.ready = True
             if kind == "done":
                 for w in workers:
                     if w.task == index:
