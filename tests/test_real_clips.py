@@ -75,3 +75,19 @@ def test_scan_of_a_mixed_folder_with_real_clips(dev_dir, tmp_path):
     assert recs["a.mpg"]["status"] == "ok" and recs["b.mp4"]["status"] == "ok"
     assert recs["empty.mov"]["status"] == "error" and recs["broken.mp4"]["status"] == "error"
     assert "Traceback" not in r.stderr
+
+
+def test_face_mesh_on_two_threads_gives_the_same_landmarks_as_on_one(dev_dir):
+    import numpy as np
+
+    from fcnsync.faces import FaceTracker
+    from fcnsync.pipeline import extract
+
+    clip = dev_dir / "hdtf_wdaedmarkey_1.mp4"
+    one = extract(clip, FaceTracker(threads=1)).tracks
+    two = extract(clip, FaceTracker(threads=2)).tracks
+    assert len(one) == len(two) >= 1
+    for a, b in zip(one, two, strict=True):
+        (ta, pa, _), (tb, pb, _) = a.arrays(), b.arrays()
+        assert len(ta) > 100 and np.array_equal(ta, tb)
+        np.testing.assert_array_equal(pa, pb)

@@ -1,9 +1,12 @@
 """Face detection and mouth tracking. The landmark library (mediapipe's legacy solutions API)
 lives behind this file only, so another tracker can be swapped in here.
 
-A full-range face detector runs every few frames on a reduced frame; each face becomes a track
-with its own face-mesh graph, fed a square crop around the face so that small faces get the
-mesh's full resolution. Tracks are cut at scene changes and when the face is lost.
+A face detector runs sparsely on a reduced frame (every few frames while no face is followed,
+about once a second while one is); each face becomes a track fed to the face mesh as a square
+crop around the face, so that small faces get the mesh's full resolution. The mesh runs on every
+frame and is most of the work, so each track has two mesh graphs that take alternate frames and
+run side by side on two threads (the library releases the GIL). Tracks are cut at scene changes
+and when the face is lost.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ import bisect
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -74,7 +79,9 @@ EYE_OUTER = (LANDMARKS.index(33), LANDMARKS.index(263))  # indices into a Track'
 UPPER_INNER, LOWER_INNER = LANDMARKS.index(13), LANDMARKS.index(14)
 FACE_TOP, NOSE_TIP = LANDMARKS.index(10), LANDMARKS.index(1)  # their distance: a face size
 
-DETECT_EVERY = 5  # run the face detector every this many frames (tracks carry in between)
+DETECT_EVERY = 5  # frames between detector rounds while no face is followed
+REDETECT_EVERY = 25  # frames between detector rounds while faces are followed (new faces)
+MESH_THREADS = 2  # mesh graphs per track, fed alternate frames, run concurrently
 DETECT_SIDE_PX = 640  # the detector sees the frame scaled to this longest side
 MESH_CROP_PX = 256  # side of the square crop fed to the face mesh
 CROP_SCALE = 1.7  # crop side relative to the face box
@@ -178,15 +185,26 @@ def drain_tracks(tracks: list[Track], before_s: float, done: list[Track]) -> lis
     return sorted(out, key=lambda t: t.track_id)
 
 
+@dataclass
+class _MeshJob:
+    """One frame's crop handed to a mesh graph: the result comes back as crop-relative points."""
+
+    result: Future[np.ndarray | None]
+    time_s: float
+    origin: tuple[int, int]  # crop's top-left corner in frame pixels
+    px_per_unit: float  # frame pixels per unit of the mesh's normalised coordinates
+
+
 class _LiveTrack:
-    def __init__(self, track: Track, box: np.ndarray, mesh: object):
+    def __init__(self, track: Track, box: np.ndarray, meshes: list[object]):
         self.track = track
         self.box = box  # x0, y0, x1, y1 of the face in frame pixels
-        self.mesh = mesh
+        self.meshes = meshes  # graphs taking turns frame by frame
+        self.turn = 0
+        self.jobs: deque[_MeshJob] = deque()  # frames sent to the meshes, oldest first
         self.misses = 0
         self.matched = True
         self.fail_streak = 0  # consecutive frames where the mesh found no face
-        self.started = False
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -197,13 +215,31 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
+def _mesh_points(mesh: object, crop: np.ndarray) -> np.ndarray | None:
+    """``LANDMARKS`` of the one face in ``crop`` as (P, 3) in the mesh's normalised units."""
+    res = mesh.process(crop)  # type: ignore[attr-defined]
+    if not res.multi_face_landmarks:
+        return None
+    lm = res.multi_face_landmarks[0].landmark
+    return np.array([[lm[i].x, lm[i].y, lm[i].z] for i in LANDMARKS], dtype=np.float32)
+
+
 class FaceTracker:
     """Feed frames in time order with ``update``; ``finish`` returns every track.
 
-    Holds no frames: only the current boxes and the landmarks kept so far.
+    Holds no frames: only the current boxes, at most ``MESH_THREADS`` crops per face in
+    flight, and the landmarks kept so far. ``threads`` (1 or 2) only sets how many mesh calls
+    run at once: the landmarks are the same for any value, because a crop is always placed
+    from the results of the frames ``MESH_THREADS`` back.
     """
 
-    def __init__(self, max_faces: int = MAX_FACES, detect_every: int = DETECT_EVERY):
+    def __init__(
+        self,
+        max_faces: int = MAX_FACES,
+        detect_every: int = DETECT_EVERY,
+        redetect_every: int = REDETECT_EVERY,
+        threads: int = MESH_THREADS,
+    ):
         import cv2  # noqa: PLC0415 - ships with the landmark library
 
         self._cv2 = cv2
@@ -216,22 +252,40 @@ class FaceTracker:
             ]
         self.max_faces = max_faces
         self.detect_every = detect_every
+        self.redetect_every = redetect_every
+        self._pool = ThreadPoolExecutor(threads, "fcnsync-mesh") if threads > 1 else None
         self._live: list[_LiveTrack] = []
         self._done: list[Track] = []
-        self._frame_index = 0
+        self._since_detect: int | None = None  # frames since the last detector round
         self._next_id = 0
         self._thumb: np.ndarray | None = None
         self.scene_cuts: list[float] = []
 
-    def _new_mesh(self) -> object:
+    def _new_meshes(self) -> list[object]:
+        meshes = []
         with _quiet_stderr():
-            return self._sol.face_mesh.FaceMesh(
-                static_image_mode=False,
-                max_num_faces=1,
-                refine_landmarks=False,
-                min_detection_confidence=0.5,
-                min_tracking_confidence=0.5,
-            )
+            for _ in range(MESH_THREADS):
+                mesh = self._sol.face_mesh.FaceMesh(
+                    static_image_mode=False,
+                    max_num_faces=1,
+                    refine_landmarks=False,
+                    min_detection_confidence=0.5,
+                    min_tracking_confidence=0.5,
+                )
+                # the first call prints the delegate's banner: make it here, silenced
+                mesh.process(np.zeros((MESH_CROP_PX, MESH_CROP_PX, 3), dtype=np.uint8))
+                meshes.append(mesh)
+        return meshes
+
+    def _run(self, fn: Callable[[], np.ndarray | None]) -> Future[np.ndarray | None]:
+        if self._pool is not None:
+            return self._pool.submit(fn)
+        done: Future[np.ndarray | None] = Future()
+        try:
+            done.set_result(fn())
+        except Exception as exc:  # noqa: BLE001 - re-raised by .result(), as a pool would
+            done.set_exception(exc)
+        return done
 
     def _detect(self, rgb: np.ndarray) -> list[np.ndarray]:
         h, w = rgb.shape[:2]
@@ -242,7 +296,7 @@ class FaceTracker:
                 rgb, (round(w * scale), round(h * scale)), interpolation=self._cv2.INTER_AREA
             )
         boxes: list[np.ndarray] = []
-        for det in self._detectors:  # full range first; short range catches tight crops
+        for i, det in enumerate(self._detectors):
             with _quiet_stderr():
                 res = det.process(small)
             for d in res.detections or []:
@@ -254,34 +308,46 @@ class FaceTracker:
                     if all(_iou(box, b) < 0.3 for b in boxes):
                         boxes.append(box)
             if boxes:
+                if i:  # the other range found the faces: ask it first next time
+                    self._detectors.insert(0, self._detectors.pop(i))
                 break
         boxes.sort(key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
         return boxes[: self.max_faces]
 
     def _is_cut(self, rgb: np.ndarray) -> bool:
-        gray = self._cv2.resize(rgb, (32, 32), interpolation=self._cv2.INTER_AREA).astype(
-            np.float32
-        )
+        step = max(1, min(rgb.shape[:2]) // 128)  # average ~4x4 samples per cell, not all
+        gray = self._cv2.resize(
+            rgb[::step, ::step], (32, 32), interpolation=self._cv2.INTER_AREA
+        ).astype(np.float32)
         prev, self._thumb = self._thumb, gray
         return prev is not None and float(np.abs(gray - prev).mean()) > SCENE_CUT_DIFF
 
     def _end(self, live: _LiveTrack) -> None:
-        live.mesh.close()  # type: ignore[attr-defined]
+        self._collect(live, keep=0)
+        for mesh in live.meshes:
+            mesh.close()  # type: ignore[attr-defined]
         if live.track.times_s and live.track.found_fraction > 0:
             self._done.append(live.track)
 
     def update(self, time_s: float, rgb: np.ndarray) -> None:
         """Track faces in one upright RGB frame (H, W, 3) uint8 shown at ``time_s``."""
-        if self._is_cut(rgb):
+        cut = self._is_cut(rgb)
+        if cut:
             self.scene_cuts.append(time_s)
             for live in self._live:
                 self._end(live)
             self._live = []
-        if self._frame_index % self.detect_every == 0 or not self._live:
+        every = self.redetect_every if self._live else self.detect_every
+        if cut or self._since_detect is None or self._since_detect + 1 >= every:
+            for live in self._live:
+                self._collect(live, keep=0)
             self._associate(self._detect(rgb))
-        self._frame_index += 1
+            self._since_detect = 0
+        else:
+            self._since_detect += 1
         for live in self._live:
-            self._mesh_step(live, time_s, rgb)
+            self._collect(live, keep=MESH_THREADS - 1)
+            self._send(live, time_s, rgb)
         # a detection the mesh cannot confirm is no face (posters, patterns): drop it early
         lost = [lt for lt in self._live if lt.fail_streak >= MESH_FAILS_TO_DROP]
         for live in lost:
@@ -302,7 +368,7 @@ class FaceTracker:
             ):
                 track = Track(track_id=self._next_id)
                 self._next_id += 1
-                self._live.append(_LiveTrack(track, box, self._new_mesh()))
+                self._live.append(_LiveTrack(track, box, self._new_meshes()))
         keep = []
         for live in self._live:
             if not live.matched:
@@ -313,53 +379,52 @@ class FaceTracker:
                 keep.append(live)
         self._live = keep
 
-    def _mesh_step(self, live: _LiveTrack, time_s: float, rgb: np.ndarray) -> None:
-        h, w = rgb.shape[:2]
+    def _send(self, live: _LiveTrack, time_s: float, rgb: np.ndarray) -> None:
+        """Crop the face at its current box and hand the crop to the mesh whose turn it is."""
         x0, y0, x1, y1 = live.box
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        side = max(x1 - x0, y1 - y0) * CROP_SCALE
+        side = max(2, round(max(x1 - x0, y1 - y0) * CROP_SCALE))
         sx0, sy0 = round(cx - side / 2), round(cy - side / 2)
-        sx1, sy1 = sx0 + max(2, round(side)), sy0 + max(2, round(side))
-        # pad where the crop leaves the frame so the face keeps its place in the crop
-        crop = np.zeros((sy1 - sy0, sx1 - sx0, 3), dtype=np.uint8)
-        ix0, iy0, ix1, iy1 = max(sx0, 0), max(sy0, 0), min(sx1, w), min(sy1, h)
-        if ix1 > ix0 and iy1 > iy0:
-            crop[iy0 - sy0 : iy1 - sy0, ix0 - sx0 : ix1 - sx0] = rgb[iy0:iy1, ix0:ix1]
-        crop = self._cv2.resize(
-            crop, (MESH_CROP_PX, MESH_CROP_PX), interpolation=self._cv2.INTER_AREA
+        # one resampling step from the frame to the mesh's input; black where the crop leaves
+        # the frame, so the face keeps its place in the crop
+        k = MESH_CROP_PX / side
+        affine = np.array([[k, 0.0, -sx0 * k], [0.0, k, -sy0 * k]])
+        crop = self._cv2.warpAffine(
+            rgb, affine, (MESH_CROP_PX, MESH_CROP_PX), flags=self._cv2.INTER_LINEAR
         )
-        if live.started:
-            res = live.mesh.process(crop)  # type: ignore[attr-defined]
-        else:
-            with _quiet_stderr():  # the first call prints the delegate's banner
-                res = live.mesh.process(crop)  # type: ignore[attr-defined]
-            live.started = True
-        k = (sx1 - sx0) / MESH_CROP_PX
-        if res.multi_face_landmarks:
-            lm = res.multi_face_landmarks[0].landmark
-            pts = np.array([[lm[i].x, lm[i].y, lm[i].z] for i in LANDMARKS], dtype=np.float32)
-            pts *= MESH_CROP_PX * k
-            pts[:, 0] += sx0
-            pts[:, 1] += sy0
-            # follow the face with the mesh's own extent (smoothed) between detector rounds
-            all_pts = pts[:, :2]
-            mx0, my0 = all_pts.min(axis=0)
-            mx1, my1 = all_pts.max(axis=0)
-            mcx, mcy = (mx0 + mx1) / 2, (my0 + my1) / 2
-            half = max(mx1 - mx0, my1 - my0) * 0.6
-            new_box = np.array([mcx - half, mcy - half, mcx + half, mcy + half])
-            live.box = 0.5 * live.box + 0.5 * new_box
-            live.fail_streak = 0
-        else:
-            pts = np.full((len(LANDMARKS), 3), np.nan, dtype=np.float32)
-            live.fail_streak += 1
-        live.track.times_s.append(time_s)
-        live.track.points.append(pts)
-        live.track.boxes.append(np.asarray(live.box, dtype=np.float32))
+        mesh = live.meshes[live.turn]
+        live.turn = (live.turn + 1) % len(live.meshes)
+        job = self._run(lambda: _mesh_points(mesh, crop))
+        live.jobs.append(_MeshJob(job, time_s, (sx0, sy0), float(side)))
+
+    def _collect(self, live: _LiveTrack, keep: int) -> None:
+        """Take the mesh results of a track's oldest frames until ``keep`` remain in flight."""
+        while len(live.jobs) > keep:
+            job = live.jobs.popleft()
+            pts = job.result.result()
+            if pts is not None:
+                pts = pts * job.px_per_unit
+                pts[:, 0] += job.origin[0]
+                pts[:, 1] += job.origin[1]
+                # follow the face with the mesh's own extent (smoothed) between detector rounds
+                (mx0, my0), (mx1, my1) = pts[:, :2].min(axis=0), pts[:, :2].max(axis=0)
+                mcx, mcy = (mx0 + mx1) / 2, (my0 + my1) / 2
+                half = max(mx1 - mx0, my1 - my0) * 0.6
+                new_box = np.array([mcx - half, mcy - half, mcx + half, mcy + half])
+                live.box = 0.5 * live.box + 0.5 * new_box
+                live.fail_streak = 0
+            else:
+                pts = np.full((len(LANDMARKS), 3), np.nan, dtype=np.float32)
+                live.fail_streak += 1
+            live.track.times_s.append(job.time_s)
+            live.track.points.append(pts)
+            live.track.boxes.append(np.asarray(live.box, dtype=np.float32))
 
     def drain(self, before_s: float) -> list[Track]:
         """Hand over (and forget) every track's frames shown before ``before_s``; tracks go on.
         Pieces keep their track's id, so a caller can join them."""
+        for live in self._live:
+            self._collect(live, keep=0)
         return drain_tracks(self._done + [lt.track for lt in self._live], before_s, self._done)
 
     def finish(self) -> list[Track]:
@@ -369,4 +434,6 @@ class FaceTracker:
         self._live = []
         for det in self._detectors:
             det.close()
+        if self._pool is not None:
+            self._pool.shutdown()
         return sorted(self._done, key=lambda t: t.track_id)

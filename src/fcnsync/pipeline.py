@@ -360,12 +360,11 @@ def detect(
     stretches."""
     model = model if model is not None else load_model()
     calibration = calibration if calibration is not None else load_calibration()
+    tracker = tracker or FaceTracker()  # made first: its one-off imports are no file's time
     t0 = time.perf_counter()
     spath = os.fspath(path)
     try:
-        ex, evidence = analyse(
-            spath, tracker or FaceTracker(), model, calibration, max_lag, batch_size, segment_s
-        )
+        ex, evidence = analyse(spath, tracker, model, calibration, max_lag, batch_size, segment_s)
         scale = float(model.log_scale.detach().exp())
         tracks, _ = track_results(evidence, ex.info.fps, calibration, scale)
     except FcnsyncError as exc:
