@@ -345,7 +345,8 @@ def select(
     type=click.IntRange(1, 100),
     default=2,
     show_default=True,
-    help="Windows in a row outside (or back inside) the tolerance to raise (clear).",
+    help="Windows in a row whose newest part is confidently outside (back inside) the"
+    " tolerance to raise (clear) the alarm: 1 is fastest, 2 avoids false alarms.",
 )
 @click.option("--follow", is_flag=True, help="SOURCE is a file still being written.")
 @click.option(

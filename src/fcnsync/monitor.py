@@ -2,9 +2,15 @@
 
 The stream is decoded as it arrives by the same layer as ``detect``; every ``hop_s`` seconds of
 stream time the last ``window_s`` seconds are scored with the same features, model and
-calibration (``pipeline.track_evidence``), a record is emitted, the offsets of recent windows
-are smoothed, and an alarm is raised when the smoothed offset stays outside the tolerance for
-``alarm_windows`` windows in a row (and cleared the same way).
+calibration (``pipeline.track_evidence``) and a record is emitted. The alarm listens to the
+newest ``recent_s`` seconds of each window (by default the last hop, at least 2 s) rather than
+to the whole window, so that a change is heard as soon as it fills that span instead of once
+it outweighs the older part of the window: it is raised when that recent offset is outside the
+tolerance, with a confident verdict, in ``alarm_windows`` windows in a row (undetermined
+windows neither count nor break the run), and cleared the same way. With one window the alarm
+comes within two hops of a change, with two (the default) a hop or more later but without the
+false alarms of single short spans (``benchmarks/monitor_alarms.py``). The whole-window offsets
+of recent windows are smoothed for display.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from .model import FCNSyncNet
 from .pipeline import (
     DEFAULT_MAX_LAG,
     Extracted,
+    Result,
     summarise_tracks,
     track_evidence,
     track_results,
@@ -36,6 +43,8 @@ from .pipeline import (
 
 EBU_R37 = (40.0, 60.0)  # audio at most 40 ms early, 60 ms late
 RECONNECT_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+MIN_RECENT_S = 2.0  # the alarm's evidence span is the last hop, but never less than this
+SMOOTH_WINDOWS = 3  # whole-window offsets shown smoothed: median of this many ok windows
 
 
 @dataclass(frozen=True)
@@ -61,12 +70,13 @@ class Tolerance:
 
 @dataclass
 class AlarmState:
-    """Smooths the offsets of recent windows (median of the last ``smooth`` ok windows) and
-    raises or clears the alarm after ``windows`` windows in a row outside or inside."""
+    """Raises or clears the alarm after ``windows`` windows in a row outside or inside the
+    tolerance, judging the median of the last ``smooth`` offsets it was given (undetermined
+    windows neither count nor break a run)."""
 
     tolerance: Tolerance = field(default_factory=Tolerance)
     windows: int = 2
-    smooth: int = 3
+    smooth: int = 1
     in_alarm: bool = False
     _recent: deque[float] = field(default_factory=lambda: deque(maxlen=3))
     _streak: int = 0
@@ -75,21 +85,21 @@ class AlarmState:
         self._recent = deque(maxlen=self.smooth)
 
     def update(self, offset_ms: float | None) -> tuple[float | None, str | None]:
-        """Feed one window's offset (None: undetermined). Returns the smoothed offset and the
+        """Feed one window's offset (None: undetermined). Returns the offset judged and the
         event raised by this window, if any ("out_of_sync" or "back_in_sync")."""
         if offset_ms is None:
             return (float(np.median(self._recent)) if self._recent else None), None
         self._recent.append(offset_ms)
-        smoothed = float(np.median(self._recent))
-        outside = not self.tolerance.contains(smoothed)
+        judged = float(np.median(self._recent))
+        outside = not self.tolerance.contains(judged)
         if outside != self.in_alarm:
             self._streak += 1
             if self._streak >= self.windows:
                 self.in_alarm, self._streak = outside, 0
-                return smoothed, "out_of_sync" if outside else "back_in_sync"
+                return judged, "out_of_sync" if outside else "back_in_sync"
         else:
             self._streak = 0
-        return smoothed, None
+        return judged, None
 
 
 class _FollowFile:
@@ -134,13 +144,17 @@ def monitor(
     reconnect: bool = True,
     tracker_factory: Callable[[], Any] = FaceTracker,
     skip_after_s: float | None = None,
+    recent_s: float | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Records for a live input, as they happen: ``{"event": "window", ...}`` every ``hop_s``
     seconds of stream, ``"out_of_sync"`` / ``"back_in_sync"`` alarms, ``"reconnecting"`` after
     a network error, ``"skipped"`` when scoring fell more than ``skip_after_s`` (default: a
     window) behind a live source and frames were passed over to catch up, and a final
-    ``"end"`` with a summary. Offsets: positive, audio leads."""
+    ``"end"`` with a summary. Offsets: positive, audio leads. ``recent_s``: the span at the end
+    of each window that the alarm judges (default: ``hop_s``, at least 2 s)."""
     alarm = AlarmState(tolerance or Tolerance(), windows=alarm_windows)
+    recent_s = min(window_s, recent_s or max(hop_s, MIN_RECENT_S))
+    shown: deque[float] = deque(maxlen=SMOOTH_WINDOWS)
     counts = {"windows": 0, "ok": 0, "undetermined": 0, "alarms": 0, "reconnects": 0}
     offsets: list[float] = []
     attempt = 0
@@ -157,6 +171,7 @@ def monitor(
                 idle_s,
                 tracker_factory,
                 window_s if skip_after_s is None else skip_after_s,
+                recent_s,
             ):
                 if rec["event"] != "window":
                     yield rec
@@ -164,13 +179,14 @@ def monitor(
                 attempt = 0
                 counts["windows"] += 1
                 counts[rec["status"]] = counts.get(rec["status"], 0) + 1
-                smoothed, event = alarm.update(rec["offset_ms"] if rec["status"] == "ok" else None)
-                rec["smoothed_offset_ms"] = None if smoothed is None else round(smoothed, 1)
-                rec["in_tolerance"] = (
-                    None if smoothed is None else alarm.tolerance.contains(smoothed)
+                judged, event = alarm.update(
+                    rec["recent_offset_ms"] if rec["recent_status"] == "ok" else None
                 )
-                if rec["offset_ms"] is not None and rec["status"] == "ok":
+                if rec["status"] == "ok":
+                    shown.append(rec["offset_ms"])
                     offsets.append(rec["offset_ms"])
+                rec["smoothed_offset_ms"] = round(float(np.median(shown)), 1) if shown else None
+                rec["in_tolerance"] = None if judged is None else alarm.tolerance.contains(judged)
                 yield rec
                 if event:
                     counts["alarms"] += event == "out_of_sync"
@@ -178,6 +194,7 @@ def monitor(
                         "event": event,
                         "stream_time_s": rec["stream_end_s"],
                         "wall_time": _now(),
+                        "recent_offset_ms": None if judged is None else round(judged, 1),
                         "smoothed_offset_ms": rec["smoothed_offset_ms"],
                         "tolerance_ms": {
                             "early": alarm.tolerance.early_ms,
@@ -227,9 +244,11 @@ def _windows(
     idle_s: float,
     tracker_factory: Callable[[], Any],
     skip_after_s: float,
+    recent_s: float,
 ) -> Iterator[dict[str, Any]]:
     opened: Any = _FollowFile(source, idle_s) if follow else source
-    reader = MediaReader(opened) if follow else MediaReader(source)
+    reader = MediaReader(opened, require_audio=False)
+    has_audio = reader.info.has_audio
     fps = reader.info.fps or 25.0
     tracker = tracker_factory()
     mel_stream = MelStream()
@@ -237,6 +256,27 @@ def _windows(
     kept: dict[int, Track] = {}
     next_end: float | None = None
     scale = float(model.log_scale.detach().exp())
+
+    def measure(start: float, end_s: float) -> Any:
+        """The same measurement as ``detect`` on the part of the kept tracks in [start, end_s)."""
+        part = []
+        for t in kept.values():
+            k = bisect.bisect_left(t.times_s, start)
+            if k < len(t.times_s):
+                part.append(Track(t.track_id, t.times_s[k:], t.points[k:], t.boxes[k:]))
+        ex = Extracted(
+            info=reader.info,
+            tracks=part,
+            mel=mel_stream.window(start - margin_s),
+            video_start_s=start,
+            video_end_s=end_s - 1 / fps,
+            video_frames=round((end_s - start) * fps),
+            frame_size=reader.stats.frame_size,
+            decode_scale=reader.stats.scale,
+        )
+        evidence = track_evidence(ex, model, calibration, max_lag)
+        tracks, _ = track_results(evidence, fps, calibration, scale)
+        return summarise_tracks(source, ex, tracks, max_lag, 0.0)
 
     def window_record(end_s: float) -> dict[str, Any]:
         t0 = time.perf_counter()
@@ -254,36 +294,30 @@ def _windows(
             del tr.points[:k], tr.boxes[:k], tr.times_s[:k]
             if not tr.times_s:
                 del kept[tr.track_id]
-        window = [
-            Track(t.track_id, list(t.times_s), list(t.points), list(t.boxes)) for t in kept.values()
-        ]
-        ex = Extracted(
-            info=reader.info,
-            tracks=window,
-            mel=mel_stream.window(start - margin_s),
-            video_start_s=start,
-            video_end_s=end_s - 1 / fps,
-            video_frames=round(window_s * fps),
-            frame_size=reader.stats.frame_size,
-            decode_scale=reader.stats.scale,
-        )
-        evidence = track_evidence(ex, model, calibration, max_lag)
-        tracks, _ = track_results(evidence, fps, calibration, scale)
-        res = summarise_tracks(source, ex, tracks, max_lag, time.perf_counter() - t0)
-        mel_stream.discard_before(end_s - window_s + hop_s - margin_s)
-        return {
+        rec: dict[str, Any] = {
             "event": "window",
             "stream_start_s": round(start, 3),
             "stream_end_s": round(end_s, 3),
-            "wall_time": _now(),
-            "status": res.status,
-            "reason": res.reason,
-            "offset_ms": res.offset_ms,
-            "offset_frames": res.offset_frames,
-            "confidence": res.confidence,
-            "faces": len(tracks),
-            "processing_s": round(time.perf_counter() - t0, 3),
         }
+        if has_audio:
+            whole, recent = measure(start, end_s), measure(end_s - recent_s, end_s)
+            mel_stream.discard_before(end_s - window_s + hop_s - margin_s)
+        else:
+            whole = recent = Result(source, "undetermined", reason="no audio stream")
+        rec.update(
+            wall_time=_now(),
+            status=whole.status,
+            reason=whole.reason,
+            offset_ms=whole.offset_ms,
+            offset_frames=whole.offset_frames,
+            confidence=whole.confidence,
+            recent_offset_ms=recent.offset_ms,
+            recent_confidence=recent.confidence,
+            recent_status=recent.status,
+            faces=len(kept),
+            processing_s=round(time.perf_counter() - t0, 3),
+        )
+        return rec
 
     last_video_s = None
     # a live source plays at 1x: if scoring falls more than a window behind it, frames are
@@ -318,7 +352,9 @@ def _windows(
             last_video_s = item.time_s
             if next_end is None:
                 next_end = item.time_s + window_s
-            while item.time_s >= next_end and mel_stream.computed_until_s >= next_end + margin_s:
+            while item.time_s >= next_end and (
+                not has_audio or mel_stream.computed_until_s >= next_end + margin_s
+            ):
                 yield window_record(next_end)
                 next_end += hop_s
         # the stream ended: the windows that its last frames complete
