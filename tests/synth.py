@@ -131,7 +131,8 @@ class BarTracker:
         self.track = Track(track_id=0)
         self.scene_cuts: list[float] = []
 
-    def update(self, time_s: float, rgb: np.ndarray) -> None:
+    def update(self, time_s: float, image) -> None:  # a media.VideoFrame or an RGB array
+        rgb = image if isinstance(image, np.ndarray) else image.rgb
         h, w = rgb.shape[:2]
         cx = int(w * MOUTH_CX)
         col = rgb[:, cx, 0] > 128

@@ -8,8 +8,8 @@ import csv
 import fnmatch
 import json
 import multiprocessing as mp
+import multiprocessing.connection
 import os
-import queue
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -143,11 +143,25 @@ def _worker(settings: WorkerSettings, inbox: Any, results: Any) -> None:
         results.put(("done", index, rec))
 
 
+class _Outbox:
+    """A worker's own channel back to the parent (one end of a pipe). Workers don't share one
+    queue: a worker killed while it held that queue's lock would block all the others."""
+
+    def __init__(self, conn: Any):
+        self._conn = conn
+
+    def put(self, item: Any) -> None:
+        self._conn.send(item)
+
+
 class _Worker:
-    def __init__(self, ctx: Any, settings: WorkerSettings, results: Any, target: Any):
+    def __init__(self, ctx: Any, settings: WorkerSettings, target: Any):
         self.inbox = ctx.Queue()
-        self.proc = ctx.Process(target=target, args=(settings, self.inbox, results), daemon=True)
+        self.conn, child_end = ctx.Pipe(duplex=False)
+        outbox = _Outbox(child_end)
+        self.proc = ctx.Process(target=target, args=(settings, self.inbox, outbox), daemon=True)
         self.proc.start()
+        child_end.close()  # the child holds its own copy; reads end with EOF when it dies
         self.task: int | None = None  # the index it is working on
         self.since = 0.0
         self.ready = False  # its model is loaded: the per-file clock starts only then
@@ -155,6 +169,9 @@ class _Worker:
     def give(self, index: int, path: str) -> None:
         self.task, self.since = index, time.monotonic()
         self.inbox.put((index, path))
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 def run_parallel(
@@ -172,8 +189,7 @@ def run_parallel(
     from .pipeline import error_result  # noqa: PLC0415
 
     ctx = mp.get_context("spawn")
-    results = ctx.Queue()
-    workers = [_Worker(ctx, settings, results, worker) for _ in range(min(jobs, len(paths)))]
+    workers = [_Worker(ctx, settings, worker) for _ in range(min(jobs, len(paths)))]
     deaths_idle = 0
     todo = list(range(len(paths)))[::-1]
     remaining = len(paths)
@@ -182,20 +198,18 @@ def run_parallel(
             if w.ready and w.task is None and todo and w.proc.is_alive():
                 i = todo.pop()
                 w.give(i, paths[i])
-        try:
-            kind, index, payload = results.get(timeout=0.5)
+        for conn in mp.connection.wait([w.conn for w in workers], timeout=0.5):
+            w = next(w for w in workers if w.conn is conn)
+            try:
+                kind, index, payload = w.conn.recv()
+            except (EOFError, OSError):
+                continue  # it died: dealt with below
             if kind == "ready":
-                for w in workers:
-                    if w.proc.pid == payload:
-                        w.ready = True
-            if kind == "done":
-                for w in workers:
-                    if w.task == index:
-                        w.task = None
+                w.ready = True
+            elif kind == "done":
+                w.task = None
                 on_result(index, payload)
                 remaining -= 1
-        except queue.Empty:
-            pass
         now = time.monotonic()
         for k, w in enumerate(workers):
             dead = not w.proc.is_alive()
@@ -217,13 +231,15 @@ def run_parallel(
                 deaths_idle += 1
                 if deaths_idle > 3:
                     raise FcnsyncError("worker processes die before their first file")
-            workers[k] = _Worker(ctx, settings, results, worker)
+            w.close()
+            workers[k] = _Worker(ctx, settings, worker)
     for w in workers:
         w.inbox.put(None)
     for w in workers:
         w.proc.join(timeout=10)
         if w.proc.is_alive():
             w.proc.kill()
+        w.close()
 
 
 class Reorder:

@@ -19,8 +19,11 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
+
+from .media import VideoFrame
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -215,6 +218,52 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
+Picture = VideoFrame | np.ndarray  # what the tracker is fed: a decoded frame or RGB
+
+
+def _size(image: Picture) -> tuple[int, int]:
+    """(width, height) of the upright picture."""
+    if isinstance(image, np.ndarray):
+        return image.shape[1], image.shape[0]
+    return image.width, image.height
+
+
+def _rgb(image: Picture) -> np.ndarray:
+    return image if isinstance(image, np.ndarray) else image.rgb
+
+
+def _crop(cv2: Any, image: Picture, x0: int, y0: int, side: int) -> np.ndarray:
+    """The square of ``side`` upright pixels at (``x0``, ``y0``) as (MESH_CROP_PX, MESH_CROP_PX,
+    3) RGB, black outside the picture. From a 4:2:0 frame only the crop is converted: its planes
+    are resampled straight from the stored (unscaled, unrotated) ones."""
+    out = MESH_CROP_PX
+    planes = None if isinstance(image, np.ndarray) else image.yuv420()
+    if planes is None:
+        k = out / side
+        affine = np.array([[k, 0.0, -x0 * k], [0.0, k, -y0 * k]])
+        return cast(np.ndarray, cv2.warpAffine(_rgb(image), affine, (out, out)))
+    assert not isinstance(image, np.ndarray)
+    # crop pixel -> upright pixel -> stored luma pixel, in one affine map
+    raw = image.raw_from_upright
+    to_upright = np.array([[side / out, 0.0, x0], [0.0, side / out, y0], [0.0, 0.0, 1.0]])
+    to_luma = raw @ to_upright
+    # a large step between stored pixels aliases: resample to twice the size, then average
+    over = 2 if abs(np.linalg.det(to_luma[:, :2])) > 1.5**2 else 1
+    to_luma[:, :2] /= over
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    y = cv2.warpAffine(planes[0], to_luma, (out * over,) * 2, flags=flags, borderValue=16)
+    to_chroma = np.hstack([to_luma[:, :2], to_luma[:, 2:] / 2])  # half-size output and planes
+    u, v = (
+        cv2.warpAffine(p, to_chroma, (out * over // 2,) * 2, flags=flags, borderValue=128)
+        for p in planes[1:]
+    )
+    if over > 1:
+        area = cv2.INTER_AREA
+        y, u, v = (cv2.resize(p, (p.shape[1] // over,) * 2, interpolation=area) for p in (y, u, v))
+    i420 = np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)]).reshape(out * 3 // 2, out)
+    return cast(np.ndarray, cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420))
+
+
 def _mesh_points(mesh: object, crop: np.ndarray) -> np.ndarray | None:
     """``LANDMARKS`` of the one face in ``crop`` as (P, 3) in the mesh's normalised units."""
     res = mesh.process(crop)  # type: ignore[attr-defined]
@@ -287,14 +336,17 @@ class FaceTracker:
             done.set_exception(exc)
         return done
 
-    def _detect(self, rgb: np.ndarray) -> list[np.ndarray]:
-        h, w = rgb.shape[:2]
-        scale = min(1.0, DETECT_SIDE_PX / max(h, w))
-        small = rgb
-        if scale < 1.0:
-            small = self._cv2.resize(
-                rgb, (round(w * scale), round(h * scale)), interpolation=self._cv2.INTER_AREA
-            )
+    def _detect(self, image: Picture) -> list[np.ndarray]:
+        w, h = _size(image)
+        if isinstance(image, np.ndarray):
+            scale = min(1.0, DETECT_SIDE_PX / max(h, w))
+            small = image
+            if scale < 1.0:
+                small = self._cv2.resize(
+                    image, (round(w * scale), round(h * scale)), interpolation=self._cv2.INTER_AREA
+                )
+        else:
+            small = image.rgb_within(DETECT_SIDE_PX)
         boxes: list[np.ndarray] = []
         for i, det in enumerate(self._detectors):
             with _quiet_stderr():
@@ -314,13 +366,15 @@ class FaceTracker:
         boxes.sort(key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
         return boxes[: self.max_faces]
 
-    def _is_cut(self, rgb: np.ndarray) -> bool:
-        step = max(1, min(rgb.shape[:2]) // 128)  # average ~4x4 samples per cell, not all
-        gray = self._cv2.resize(
-            rgb[::step, ::step], (32, 32), interpolation=self._cv2.INTER_AREA
+    def _is_cut(self, image: Picture) -> bool:
+        planes = None if isinstance(image, np.ndarray) else image.yuv420()
+        pixels = planes[0] if planes is not None else _rgb(image)  # luma where it is at hand
+        step = max(1, min(pixels.shape[:2]) // 128)  # average ~4x4 samples per cell, not all
+        thumb = self._cv2.resize(
+            pixels[::step, ::step], (32, 32), interpolation=self._cv2.INTER_AREA
         ).astype(np.float32)
-        prev, self._thumb = self._thumb, gray
-        return prev is not None and float(np.abs(gray - prev).mean()) > SCENE_CUT_DIFF
+        prev, self._thumb = self._thumb, thumb
+        return prev is not None and float(np.abs(thumb - prev).mean()) > SCENE_CUT_DIFF
 
     def _end(self, live: _LiveTrack) -> None:
         self._collect(live, keep=0)
@@ -329,9 +383,11 @@ class FaceTracker:
         if live.track.times_s and live.track.found_fraction > 0:
             self._done.append(live.track)
 
-    def update(self, time_s: float, rgb: np.ndarray) -> None:
-        """Track faces in one upright RGB frame (H, W, 3) uint8 shown at ``time_s``."""
-        cut = self._is_cut(rgb)
+    def update(self, time_s: float, image: Picture) -> None:
+        """Track faces in one picture shown at ``time_s``: a decoded ``media.VideoFrame`` (only
+        the face crops are converted to RGB on most frames) or an upright RGB array (H, W, 3)
+        uint8."""
+        cut = self._is_cut(image)
         if cut:
             self.scene_cuts.append(time_s)
             for live in self._live:
@@ -341,13 +397,13 @@ class FaceTracker:
         if cut or self._since_detect is None or self._since_detect + 1 >= every:
             for live in self._live:
                 self._collect(live, keep=0)
-            self._associate(self._detect(rgb))
+            self._associate(self._detect(image))
             self._since_detect = 0
         else:
             self._since_detect += 1
         for live in self._live:
             self._collect(live, keep=MESH_THREADS - 1)
-            self._send(live, time_s, rgb)
+            self._send(live, time_s, image)
         # a detection the mesh cannot confirm is no face (posters, patterns): drop it early
         lost = [lt for lt in self._live if lt.fail_streak >= MESH_FAILS_TO_DROP]
         for live in lost:
@@ -379,19 +435,13 @@ class FaceTracker:
                 keep.append(live)
         self._live = keep
 
-    def _send(self, live: _LiveTrack, time_s: float, rgb: np.ndarray) -> None:
+    def _send(self, live: _LiveTrack, time_s: float, image: Picture) -> None:
         """Crop the face at its current box and hand the crop to the mesh whose turn it is."""
         x0, y0, x1, y1 = live.box
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
         side = max(2, round(max(x1 - x0, y1 - y0) * CROP_SCALE))
         sx0, sy0 = round(cx - side / 2), round(cy - side / 2)
-        # one resampling step from the frame to the mesh's input; black where the crop leaves
-        # the frame, so the face keeps its place in the crop
-        k = MESH_CROP_PX / side
-        affine = np.array([[k, 0.0, -sx0 * k], [0.0, k, -sy0 * k]])
-        crop = self._cv2.warpAffine(
-            rgb, affine, (MESH_CROP_PX, MESH_CROP_PX), flags=self._cv2.INTER_LINEAR
-        )
+        crop = _crop(self._cv2, image, sx0, sy0, side)
         mesh = live.meshes[live.turn]
         live.turn = (live.turn + 1) % len(live.meshes)
         job = self._run(lambda: _mesh_points(mesh, crop))

@@ -51,12 +51,86 @@ class MediaInfo:
         return bool(self.audio_codec)
 
 
-@dataclass
 class VideoFrame:
-    """One decoded picture: ``rgb`` is (H, W, 3) uint8, upright; ``time_s`` on the common clock."""
+    """One decoded picture shown at ``time_s`` on the common clock, as it is meant to be seen:
+    rotation applied, scaled to ``width`` x ``height`` (at most ``max_side`` px). Nothing is
+    converted until asked, so that a consumer that needs only part of the picture in colour
+    (the face tracker: a small crop per frame, the whole picture now and then) does not pay for
+    a whole-picture conversion per frame.
 
-    time_s: float
-    rgb: np.ndarray
+    ``rgb`` is the whole picture, (height, width, 3) uint8 (converted once, then kept);
+    ``rgb_within(side)`` the same scaled to fit ``side``; ``yuv420()`` the stored 8-bit 4:2:0
+    planes when that is the frame's format (else None), and ``raw_from_upright`` the affine map
+    (2, 3) from upright, scaled pixel coordinates to those of the stored luma plane.
+    """
+
+    def __init__(self, time_s: float, frame: av.VideoFrame, max_side: int = MAX_DECODE_SIDE_PX):
+        self.time_s = time_s
+        self._frame = frame
+        w, h = frame.width, frame.height
+        scale = min(1.0, max_side / max(w, h))
+        sw, sh = (max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2))
+        self._scaled = (sw, sh) if scale < 1.0 else (w, h)
+        self.rotation = int(getattr(frame, "rotation", 0) or 0) % 360
+        if self.rotation not in (90, 180, 270):
+            self.rotation = 0
+        self.width, self.height = self._scaled[::-1] if self.rotation in (90, 270) else self._scaled
+        self.scale = self._scaled[0] / w
+        self._rgb: np.ndarray | None = None
+
+    @property
+    def rgb(self) -> np.ndarray:
+        if self._rgb is None:
+            self._rgb = self._convert(*self._scaled)
+        return self._rgb
+
+    def rgb_within(self, max_side: int) -> np.ndarray:
+        """The whole upright picture in RGB, scaled down to fit ``max_side`` (never up)."""
+        if self._rgb is not None or max_side >= max(self._scaled):
+            rgb = self.rgb
+            if max_side >= max(self._scaled):
+                return rgb
+        k = max_side / max(self._scaled)
+        sw, sh = self._scaled
+        return self._convert(max(2, round(sw * k)), max(2, round(sh * k)))
+
+    def _convert(self, w: int, h: int) -> np.ndarray:
+        frame = self._frame
+        if (w, h) != (frame.width, frame.height):
+            # area averaging: a clean downscale, and cheaper than the default bicubic
+            frame = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA")
+        rgb: np.ndarray = frame.to_ndarray(format="rgb24")
+        # PyAV reports the display matrix angle counter-clockwise; np.rot90 turns that way too
+        if self.rotation:
+            rgb = np.ascontiguousarray(np.rot90(rgb, k=self.rotation // 90))
+        return rgb
+
+    def yuv420(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Views of the stored Y (H, W) and U, V (H/2, W/2) planes of a limited-range 8-bit
+        4:2:0 frame (unscaled, unrotated); None for any other format."""
+        if self._frame.format.name != "yuv420p":
+            return None
+        planes = []
+        for plane in self._frame.planes[:3]:
+            flat = np.frombuffer(memoryview(plane), np.uint8)  # type: ignore[arg-type]
+            planes.append(flat.reshape(-1, plane.line_size)[: plane.height, : plane.width])
+        return planes[0], planes[1], planes[2]
+
+    @property
+    def raw_from_upright(self) -> np.ndarray:
+        """(2, 3) affine map: upright scaled (x, y) -> stored luma-plane (x, y)."""
+        w, h = self._frame.width, self._frame.height
+        xm, ym = self._scaled[0] - 1, self._scaled[1] - 1  # last pixel centres
+        rot = {  # upright (u, v) -> scaled stored (x, y), as np.rot90 turned it
+            0: [[1, 0, 0], [0, 1, 0]],
+            90: [[0, -1, xm], [1, 0, 0]],
+            180: [[-1, 0, xm], [0, -1, ym]],
+            270: [[0, 1, 0], [-1, 0, ym]],
+        }[self.rotation]
+        # scaled -> stored, pixel centres to pixel centres: x = s * (x' + 0.5) - 0.5
+        sx, sy = w / self._scaled[0], h / self._scaled[1]
+        to_stored = np.array([[sx, 0, (sx - 1) / 2], [0, sy, (sy - 1) / 2], [0, 0, 1]])
+        return (to_stored @ np.vstack([np.array(rot, dtype=np.float64), [0, 0, 1]]))[:2]
 
 
 @dataclass
@@ -171,23 +245,6 @@ def _unwrap(t_s: float, ref_s: float, time_base: Fraction | None) -> float:
     return t_s
 
 
-def _upright(frame: av.VideoFrame, max_side: int) -> np.ndarray:
-    """RGB array of the frame as it is meant to be seen: scaled down, rotation applied."""
-    w, h = frame.width, frame.height
-    scale = min(1.0, max_side / max(w, h))
-    if scale < 1.0:
-        w, h = max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2)
-        # area averaging: a clean downscale, and cheaper than the default bicubic
-        rgb = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
-    else:
-        rgb = frame.to_ndarray(format="rgb24")
-    rot = int(getattr(frame, "rotation", 0) or 0) % 360
-    # PyAV reports the display matrix angle counter-clockwise; np.rot90 turns counter-clockwise.
-    if rot in (90, 180, 270):
-        rgb = np.ascontiguousarray(np.rot90(rgb, k=rot // 90))  # type: ignore[assignment]
-    return rgb
-
-
 class MediaReader:
     """Streams one file: ``for item in reader`` yields ``VideoFrame`` and ``AudioChunk`` objects
     in demux order. ``info`` is known after construction, ``stats`` when iteration ends.
@@ -276,11 +333,11 @@ class MediaReader:
                         if stats.first_video_time_s is None:
                             stats.first_video_time_s = t
                         stats.last_video_time_s = t
-                        rgb = _upright(frame, self.max_side_px)
+                        picture = VideoFrame(float(t), frame, self.max_side_px)
                         if stats.video_frames == 1:
-                            stats.frame_size = (rgb.shape[1], rgb.shape[0])
-                            stats.scale = max(rgb.shape[:2]) / max(frame.width, frame.height)
-                        yield VideoFrame(time_s=float(t), rgb=rgb)
+                            stats.frame_size = (picture.width, picture.height)
+                            stats.scale = picture.scale
+                        yield picture
                     elif isinstance(frame, av.AudioFrame):
                         if frame.time is not None and (
                             next_audio_s is None or abs(frame.time - next_audio_s) > 0.02

@@ -348,7 +348,7 @@ def _windows(
                 skipping_from = None
                 clock0 = (time.monotonic(), item.time_s)
                 next_end = item.time_s + window_s  # the next window after the gap
-            tracker.update(item.time_s, item.rgb)
+            tracker.update(item.time_s, item)
             last_video_s = item.time_s
             if next_end is None:
                 next_end = item.time_s + window_s

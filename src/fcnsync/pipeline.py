@@ -64,7 +64,7 @@ def _decode_into(
         if item is None:
             return
         if isinstance(item, VideoFrame):
-            tracker.update(item.time_s, item.rgb)
+            tracker.update(item.time_s, item)
             timings["track"] = timings.get("track", 0.0) + time.perf_counter() - t2
             yield item.time_s
         else:

@@ -1,0 +1,25 @@
+"""The face tracker's picture handling: crops cut from the stored planes of a decoded frame."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from synth import make_clip
+
+from fcnsync.faces import _crop
+from fcnsync.media import MediaReader, VideoFrame
+
+
+@pytest.mark.parametrize("rotation", [None, 90, 180, 270])
+def test_crop_from_the_stored_planes_matches_the_crop_from_the_upright_picture(tmp_path, rotation):
+    clip = make_clip(tmp_path / "r.mp4", seconds=0.5, size=(320, 192), rotation=rotation)
+    frame = next(item for item in MediaReader(clip) if isinstance(item, VideoFrame))
+    assert frame.yuv420() is not None  # the planes are used, not the whole-picture RGB
+    w, h = frame.width, frame.height
+    for x0, y0, side in [(0, 0, max(w, h)), (-w // 4, -h // 4, w), (w // 4, h // 4, h // 2)]:
+        from_planes = _crop(cv2, frame, x0, y0, side).astype(int)
+        from_rgb = _crop(cv2, frame.rgb, x0, y0, side).astype(int)
+        assert from_planes.shape == (256, 256, 3)
+        assert np.abs(from_planes - from_rgb).mean() < 2.0  # same place, colours to rounding
+        assert from_rgb.std() > 10  # the crop holds the picture, not a blank
