@@ -266,7 +266,7 @@ def upload_and_measure(driver, url: str, clip: Path, timeout_s: float = 300) -> 
     wait = WebDriverWait(driver, 60)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#upload input[type=file]"))
     driver.find_element(By.CSS_SELECTOR, "#upload input[type=file]").send_keys(str(clip))
-    wait.until(lambda d: clip.name in d.find_element(By.ID, "upload").text)
+    wait.until(lambda d: clip.stem in d.find_element(By.ID, "upload").text)  # uploaded
     driver.find_element(By.ID, "measure").click()
     verdict_box = (By.CSS_SELECTOR, "#verdict textarea")
     WebDriverWait(driver, timeout_s).until(
