@@ -211,6 +211,58 @@ def test_busy_port_is_one_clear_error(engine):
             start(engine, port=s.getsockname()[1], block=False)
 
 
+def test_users_at_once_are_queued_and_all_answered(engine, talk):
+    from gradio_client import Client, handle_file
+
+    server = start(engine, port=_free_port(), block=False)
+    try:
+        clients = [Client(server.url, verbose=False) for _ in range(3)]
+        jobs = [c.submit(handle_file(str(talk)), "", api_name="/on_measure") for c in clients]
+        answers = [job.result(timeout=300) for job in jobs]
+        limits = {fn.concurrency_limit for fn in server.page.fns.values()}
+    finally:
+        server.close()
+    verdicts = {a[0] for a in answers}
+    assert len(verdicts) == 1 and next(iter(verdicts)).startswith("audio "), verdicts
+    assert limits == {1}  # one measurement at a time; the others wait their turn
+
+
+def test_app_command_serves_on_127_0_0_1_and_cleans_up_on_ctrl_c(tmp_path, tiny_checkpoint):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    port = _free_port()
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    cmd = [sys.executable, "-m", "fcnsync.cli", "app", "--port", str(port)]
+    proc = subprocess.Popen(
+        [*cmd, "--weights", str(tiny_checkpoint)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        page = b""
+        while time.monotonic() < deadline and not page:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
+                    page = r.read()
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read()
+                time.sleep(0.5)
+        assert b"fcnsync" in page
+        assert list(tmp_path.glob("fcnsync-app-*"))  # its folder for uploads
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    assert f"http://127.0.0.1:{port}" in out
+    assert "Traceback" not in out
+    assert not list(tmp_path.glob("fcnsync-app-*"))  # removed when the server stopped
+
+
 def test_app_command_help_lists_its_options():
     r = run_cli(["app", "--help"], timeout=120)
     assert r.returncode == 0
@@ -307,6 +359,26 @@ def test_page_in_a_headless_browser_shows_the_verdict_and_the_plot(tmp_path, eng
     assert seen["plot_size"] == [990, 360]  # plot_result's 11 x 4 inches at 90 dpi
     assert _stable(seen["record"][0]) == _stable(expected.to_dict(evidence=True))
     assert "offset frames" in text and "speech frames" in text
+
+
+@needs_browser
+def test_an_upload_over_the_limit_is_refused_with_a_message(tmp_path, engine, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    big = tmp_path / "big.mp4"
+    big.write_bytes(b"\0" * (2 * 1024 * 1024))
+    server = start(engine, port=_free_port(), block=False, max_upload_mb=1)
+    try:
+        browser.get(server.url)
+        wait = WebDriverWait(browser, 60)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#upload input[type=file]"))
+        browser.find_element(By.CSS_SELECTOR, "#upload input[type=file]").send_keys(str(big))
+        wait.until(lambda d: "maximum allowed size" in d.find_element(By.TAG_NAME, "body").text)
+        stored = [p for p in server.root.rglob("*") if p.is_file()]
+    finally:
+        server.close()
+    assert not stored  # nothing of it was kept
 
 
 @needs_browser

@@ -296,7 +296,8 @@ def _import_gradio() -> Any:
 
 def build_page(engine: Engine, root: str | os.PathLike[str]) -> Any:
     """The page as a ``gradio.Blocks``; each tab's files go in a folder under ``root``.
-    Measurements are queued, one at a time (they share the model and both CPU-bound)."""
+    Measuring and fixing share one queue and run one at a time (one model, CPU-bound work):
+    other users wait their turn, and past ``QUEUE_SIZE`` waiting are told to come back."""
     gr = _import_gradio()
     tracking = gr.Progress()  # gradio fills in a handler's progress from its default
 
@@ -352,18 +353,22 @@ def build_page(engine: Engine, root: str | os.PathLike[str]) -> Any:
             visible=False,
             elem_id="plot",
         )
-        record = gr.File(label="JSON record", elem_id="record")
+        record = gr.File(label="JSON record", elem_id="record", height=100)
         with gr.Row():
             fix = gr.Button("Fix: write the corrected file", interactive=False, elem_id="fix")
-            fixed = gr.File(label="Corrected file", elem_id="fixed")
+            fixed = gr.File(label="Corrected file", elem_id="fixed", height=100)
         fix_note = gr.Textbox(label="Fix", interactive=False, elem_id="fix-note")
         measure.click(
             on_measure,
             [upload, url, session],
             [session, verdict, table, plot, record, fix, fix_note, fixed],
+            concurrency_limit=1,
+            concurrency_id="engine",
         )
-        fix.click(on_fix, [session], [fix_note, fixed])
-    page.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
+        fix.click(
+            on_fix, [session], [fix_note, fixed], concurrency_limit=1, concurrency_id="engine"
+        )
+    page.queue(max_size=QUEUE_SIZE)
     return page
 
 
