@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import threading
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -340,6 +341,25 @@ def upload_and_measure(driver, url: str, clip: Path, timeout_s: float = 300) -> 
     return {"verdict": verdict, "plot_size": loaded, "record": record}
 
 
+def press_fix(driver, timeout_s: float = 300) -> dict:
+    """Press the fix button, wait for its message; returns it with the corrected file's name
+    and size as downloaded from the page."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.find_element(By.ID, "fix").click()
+    note = (By.CSS_SELECTOR, "#fix-note textarea")
+    WebDriverWait(driver, timeout_s).until(lambda d: d.find_element(*note).get_attribute("value"))
+    result = {"note": driver.find_element(*note).get_attribute("value"), "name": None, "size": 0}
+    links = WebDriverWait(driver, 30).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#fixed a[href]")
+    )
+    with urllib.request.urlopen(links[0].get_attribute("href"), timeout=60) as r:
+        result["size"] = len(r.read())
+    result["name"] = urllib.parse.unquote(links[0].get_attribute("href").rsplit("/", 1)[-1])
+    return result
+
+
 @needs_browser
 def test_page_in_a_headless_browser_shows_the_verdict_and_the_plot(tmp_path, engine, browser):
     clip = make_clip(tmp_path / "talk.mkv", seconds=4.0, lead_s=0.08)
@@ -350,9 +370,6 @@ def test_page_in_a_headless_browser_shows_the_verdict_and_the_plot(tmp_path, eng
     try:
         seen = upload_and_measure(browser, server.url, clip)
         text = browser.find_element("id", "tracks").text
-        shot = os.environ.get("FCNSYNC_APP_SCREENSHOT")
-        if shot:  # docs/app.png is taken this way
-            browser.save_screenshot(shot)
     finally:
         server.close()
     assert seen["verdict"] == f"{expected.verdict}, confidence {expected.confidence:.2f}"
@@ -394,8 +411,16 @@ def test_dev_clip_through_the_page_gives_the_detect_record(dev_dir, tmp_path, br
     server = start(engine, port=_free_port(), block=False)
     try:
         seen = upload_and_measure(browser, server.url, clip)
+        fixed = press_fix(browser)
+        shot = os.environ.get("FCNSYNC_APP_SCREENSHOT")
+        if shot:  # the README's docs/app.png is taken this way
+            browser.save_screenshot(shot)
     finally:
         server.close()
     assert seen["record"][0]["path"] == clip.name
     assert _stable(seen["record"][0]) == _stable(cli_record)
     assert seen["verdict"].startswith(cli_record["verdict"] + ", confidence ")
+    # the fix button gives what fcnsync fix gives: the audio moved by the offset, verified
+    assert fixed["note"].startswith(f"audio delayed by {cli_record['offset_ms']:+.0f} ms")
+    assert "within 1 frame of sync" in fixed["note"] and "NOT" not in fixed["note"]
+    assert fixed["name"] == f"{clip.stem}.fixed{clip.suffix}" and fixed["size"] > 100_000

@@ -320,14 +320,15 @@ def build_page(engine: Engine, root: str | os.PathLike[str]) -> Any:
             out.record,
             gr.update(interactive=out.fixable and out.source is not None),
             "",
-            None,
+            gr.update(value=None, visible=False),
         )
 
     def on_fix(session: Session | None, progress=tracking):  # type: ignore[no-untyped-def]
         if session is None:
             return "error: measure a file first", None
         progress(0.1, desc="correcting and measuring the result")
-        return fix_upload(session.upload, engine, session.workdir)
+        message, fixed = fix_upload(session.upload, engine, session.workdir)
+        return message, gr.update(value=fixed, visible=fixed is not None)
 
     with gr.Blocks(title="fcnsync", analytics_enabled=False, delete_cache=CACHE_SWEEP_S) as page:
         gr.Markdown(
@@ -354,10 +355,12 @@ def build_page(engine: Engine, root: str | os.PathLike[str]) -> Any:
             elem_id="plot",
         )
         record = gr.File(label="JSON record", elem_id="record", height=100)
-        with gr.Row():
-            fix = gr.Button("Fix: write the corrected file", interactive=False, elem_id="fix")
-            fixed = gr.File(label="Corrected file", elem_id="fixed", height=100)
-        fix_note = gr.Textbox(label="Fix", interactive=False, elem_id="fix-note")
+        with gr.Row(equal_height=True):
+            fix = gr.Button(
+                "Fix: write the corrected file", interactive=False, elem_id="fix", scale=1
+            )
+            fix_note = gr.Textbox(label="Fix", interactive=False, elem_id="fix-note", scale=3)
+        fixed = gr.File(label="Corrected file", elem_id="fixed", visible=False)
         measure.click(
             on_measure,
             [upload, url, session],
