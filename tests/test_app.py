@@ -186,6 +186,17 @@ def test_missing_gradio_gives_the_install_hint(monkeypatch, engine, tmp_path):
         build_page(engine, tmp_path)
 
 
+def _wait_for(condition, timeout_s: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -220,12 +231,16 @@ def test_users_at_once_are_queued_and_all_answered(engine, talk):
         clients = [Client(server.url, verbose=False) for _ in range(3)]
         jobs = [c.submit(handle_file(str(talk)), "", api_name="/on_measure") for c in clients]
         answers = [job.result(timeout=300) for job in jobs]
-        limits = {fn.concurrency_limit for fn in server.page.fns.values()}
+        limits = {
+            (fn.concurrency_id, fn.concurrency_limit)
+            for fn in server.page.fns.values()
+            if fn.name in ("on_measure", "on_fix")
+        }
     finally:
         server.close()
     verdicts = {a[0] for a in answers}
     assert len(verdicts) == 1 and next(iter(verdicts)).startswith("audio "), verdicts
-    assert limits == {1}  # one measurement at a time; the others wait their turn
+    assert limits == {("engine", 1)}  # one measurement or fix at a time; others wait their turn
 
 
 def test_app_command_serves_on_127_0_0_1_and_cleans_up_on_ctrl_c(tmp_path, tiny_checkpoint):
@@ -370,8 +385,14 @@ def test_page_in_a_headless_browser_shows_the_verdict_and_the_plot(tmp_path, eng
     try:
         seen = upload_and_measure(browser, server.url, clip)
         text = browser.find_element("id", "tracks").text
+        kept = {p.name for p in server.root.rglob("*") if p.is_file()}
+        browser.get("about:blank")  # the tab goes away: its upload and outputs with it
+        gone = _wait_for(lambda: not list(server.root.rglob(clip.name)), 60)
+        left = {p.parent.name for p in server.root.rglob("*") if p.is_file()}
     finally:
         server.close()
+    assert {clip.name, "talk.fcnsync.json", "talk.evidence.png"} <= kept
+    assert gone and not any(name.startswith("req-") for name in left)
     assert seen["verdict"] == f"{expected.verdict}, confidence {expected.confidence:.2f}"
     assert seen["plot_size"] == [990, 360]  # plot_result's 11 x 4 inches at 90 dpi
     assert _stable(seen["record"][0]) == _stable(expected.to_dict(evidence=True))

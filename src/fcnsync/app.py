@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -267,7 +268,7 @@ def fix_upload(
 
 class Session:
     """One browser tab's files on the server: a folder for its outputs and the last upload,
-    both removed when the tab measures something else or goes away."""
+    both removed when the tab measures something else or is closed."""
 
     def __init__(self, root: str | os.PathLike[str]):
         self.workdir = Path(tempfile.mkdtemp(prefix="req-", dir=root))
@@ -301,9 +302,18 @@ def build_page(engine: Engine, root: str | os.PathLike[str]) -> Any:
     gr = _import_gradio()
     tracking = gr.Progress()  # gradio fills in a handler's progress from its default
 
-    def on_measure(upload: str | None, url: str, session: Session | None, progress=tracking):  # type: ignore[no-untyped-def]
-        _end_session(session, keep=upload)
+    sessions: dict[str, Session] = {}  # one per browser tab (gradio's session hash)
+    lock = threading.Lock()
+
+    def take(request: Any) -> Session | None:
+        with lock:
+            return sessions.pop(request.session_hash or "", None)
+
+    def on_measure(upload: str | None, url: str, request: Any, progress=tracking):  # type: ignore[no-untyped-def]
+        _end_session(take(request), keep=upload)
         session = Session(root)
+        with lock:
+            sessions[request.session_hash or ""] = session
         report = lambda f, d: progress(f, desc=d)  # noqa: E731
         if upload:
             session.upload = upload
@@ -313,7 +323,6 @@ def build_page(engine: Engine, root: str | os.PathLike[str]) -> Any:
         else:
             out = measure_upload(None, engine, session.workdir)
         return (
-            session,
             out.verdict,
             gr.update(value=out.rows, visible=bool(out.rows)),
             gr.update(value=out.plot, visible=out.plot is not None),
@@ -323,12 +332,20 @@ def build_page(engine: Engine, root: str | os.PathLike[str]) -> Any:
             gr.update(value=None, visible=False),
         )
 
-    def on_fix(session: Session | None, progress=tracking):  # type: ignore[no-untyped-def]
+    def on_fix(request: Any, progress=tracking):  # type: ignore[no-untyped-def]
+        with lock:
+            session = sessions.get(request.session_hash or "")
         if session is None:
-            return "error: measure a file first", None
+            return "error: measure a file first", gr.update(visible=False)
         progress(0.1, desc="correcting and measuring the result")
         message, fixed = fix_upload(session.upload, engine, session.workdir)
         return message, gr.update(value=fixed, visible=fixed is not None)
+
+    def on_close(request: Any) -> None:
+        _end_session(take(request))
+
+    for handler in (on_measure, on_fix, on_close):  # gradio passes the request by its type
+        handler.__annotations__["request"] = gr.Request
 
     with gr.Blocks(title="fcnsync", analytics_enabled=False, delete_cache=CACHE_SWEEP_S) as page:
         gr.Markdown(
@@ -337,7 +354,6 @@ def build_page(engine: Engine, root: str | os.PathLike[str]) -> Any:
             f"{STREAM_WINDOW_S:.0f} s of it), then **Measure**. Positive offsets: the audio "
             "leads the video."
         )
-        session = gr.State(None, delete_callback=_end_session)
         with gr.Row():
             upload = gr.File(label="Video file", type="filepath", elem_id="upload")
             url = gr.Textbox(
@@ -363,14 +379,13 @@ def build_page(engine: Engine, root: str | os.PathLike[str]) -> Any:
         fixed = gr.File(label="Corrected file", elem_id="fixed", visible=False)
         measure.click(
             on_measure,
-            [upload, url, session],
-            [session, verdict, table, plot, record, fix, fix_note, fixed],
+            [upload, url],
+            [verdict, table, plot, record, fix, fix_note, fixed],
             concurrency_limit=1,
             concurrency_id="engine",
         )
-        fix.click(
-            on_fix, [session], [fix_note, fixed], concurrency_limit=1, concurrency_id="engine"
-        )
+        fix.click(on_fix, None, [fix_note, fixed], concurrency_limit=1, concurrency_id="engine")
+        page.unload(on_close)
     page.queue(max_size=QUEUE_SIZE)
     return page
 
