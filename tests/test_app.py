@@ -7,7 +7,6 @@ import functools
 import http.server
 import json
 import os
-import shutil
 import socket
 import threading
 import urllib.parse
@@ -15,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browser import BROWSER, CHROMIUM_FLAGS, DRIVER
 from runner import run_cli
 from synth import BarTracker, make_clip
 
@@ -288,20 +288,6 @@ def test_app_command_help_lists_its_options():
 
 # ---- the page in a real browser -----------------------------------------------------------
 
-BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # no address but this machine's resolves: the page must need nothing from the internet
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-)
 needs_browser = pytest.mark.skipif(
     BROWSER is None or DRIVER is None,
     reason="no headless Chromium with its driver installed (Debian: chromium chromium-driver)",
