@@ -95,6 +95,15 @@ def test_bad_upload_gives_one_line_not_a_traceback(tmp_path, engine):
     assert nothing.status == "error" and "choose a video file" in nothing.verdict
 
 
+def test_a_tracker_that_cannot_start_is_a_message(tmp_path, engine, talk):
+    def broken():
+        raise RuntimeError("landmark model missing\nmore detail")
+
+    engine.tracker_factory = broken
+    out = measure_upload(str(talk), engine, tmp_path)
+    assert out.verdict == "error: the face tracker cannot start: landmark model missing"
+
+
 def test_confidence_below_the_fix_threshold_disables_fixing(tmp_path, engine, talk):
     engine.min_fix_confidence = 1.01  # no measurement is that sure
     out = measure_upload(str(talk), engine, tmp_path)

@@ -144,13 +144,12 @@ def measure_upload(
         return Outcome("error: choose a video file first (or give a stream URL)", "error")
     name = os.path.basename(path)
     progress(0.05, f"measuring {name}")
+    try:
+        tracker = engine.tracker_factory()
+    except Exception as exc:
+        return Outcome(f"error: the face tracker cannot start: {_first_line(exc)}", "error")
     result = measure_file(
-        path,
-        engine.model,
-        engine.calibration,
-        engine.max_lag,
-        engine.batch_size,
-        tracker=engine.tracker_factory(),
+        path, engine.model, engine.calibration, engine.max_lag, engine.batch_size, tracker
     )
     result.path = name  # the record names the file as uploaded, not where the server keeps it
     progress(0.9, "drawing the evidence")
