@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 
 import pytest
+from browser import BROWSER, CHROMIUM_FLAGS
 from synth import BarTracker, make_clip
 
 from fcnsync.calibration import Calibration
@@ -57,9 +57,6 @@ def test_report_command_reads_detect_output(tmp_path, records):
     assert r.returncode == 0 and (tmp_path / "out.html").stat().st_size > 10_000
 
 
-BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.mark.skipif(BROWSER is None, reason="no headless Chromium installed (Debian: chromium)")
 def test_report_renders_in_a_headless_browser(tmp_path, records):
     page = write_report(records, tmp_path / "report.html")
@@ -67,14 +64,7 @@ def test_report_renders_in_a_headless_browser(tmp_path, records):
     r = subprocess.run(
         [
             BROWSER,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *CHROMIUM_FLAGS,
             f"--user-data-dir={tmp_path / 'profile'}",
             "--window-size=1200,2000",
             f"--screenshot={shot}",
@@ -88,11 +78,7 @@ def test_report_renders_in_a_headless_browser(tmp_path, records):
     dom = subprocess.run(
         [
             BROWSER,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
+            *CHROMIUM_FLAGS,
             f"--user-data-dir={tmp_path / 'profile2'}",
             "--dump-dom",
             page.as_uri(),

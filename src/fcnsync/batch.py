@@ -107,14 +107,21 @@ class WorkerSettings:
     batch_size: int
 
 
-def measure_file(path: str, model: Any, calibration: Any, max_lag: int, batch_size: int) -> Any:
+def measure_file(
+    path: str, model: Any, calibration: Any, max_lag: int, batch_size: int, tracker: Any = None
+) -> Any:
     """``detect`` on one file of a batch: whatever goes wrong becomes that file's error record,
-    never an exception that would stop the batch."""
+    never an exception that would stop the batch. ``tracker``: as for ``detect``."""
     from .pipeline import detect, error_result  # noqa: PLC0415
 
     try:
         return detect(
-            path, model=model, calibration=calibration, max_lag=max_lag, batch_size=batch_size
+            path,
+            model=model,
+            calibration=calibration,
+            max_lag=max_lag,
+            batch_size=batch_size,
+            tracker=tracker,
         )
     except Exception as exc:  # one bad file never stops a batch
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -550,6 +550,41 @@ def report(results_file: str, output: str, max_plots: int) -> None:
     click.echo(f"wrote {path}", err=True)
 
 
+@main.command("app")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to serve on; 0.0.0.0 lets other machines reach the page.",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True)
+@click.option(
+    "--max-upload-mb",
+    type=click.IntRange(1),
+    default=500,
+    show_default=True,
+    help="Largest file the page accepts.",
+)
+@click.option("--weights", type=click.Path(dir_okay=False))
+@click.option("--calibration", type=click.Path(dir_okay=False))
+def app_cmd(
+    host: str, port: int, max_upload_mb: int, weights: str | None, calibration: str | None
+) -> None:
+    """Serve a web page at http://HOST:PORT: upload a video (or give an HLS URL), see the
+    verdict, the face tracks, the evidence plots and the JSON record, and get a corrected file.
+    Opens no browser by itself; Ctrl-C stops it. Needs: pip install "fcnsync[app]"."""
+    from .app import Engine, start  # noqa: PLC0415
+    from .errors import FcnsyncError  # noqa: PLC0415
+
+    model, cal = _load(weights, calibration)
+    try:
+        start(Engine(model, cal), host, port, max_upload_mb)
+    except FcnsyncError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        pass
+
+
 def _load(weights: str | None, calibration: str | None):  # type: ignore[no-untyped-def]
     from .calibration import load_calibration  # noqa: PLC0415
     from .errors import FcnsyncError  # noqa: PLC0415
