@@ -217,6 +217,10 @@ def run_paths(
     where: dict[str, list[int]] = {}
     for i, p in enumerate(paths):
         where.setdefault(p, []).append(i)
-    for batch in results.iter_batches(batch_format="pyarrow", batch_size=None):
-        for record in batch.to_pylist():
-            on_result(where[record["path"]].pop(0), result_from_record(record))
+    try:
+        for batch in results.iter_batches(batch_format="pyarrow", batch_size=None):
+            for record in batch.to_pylist():
+                on_result(where[record["path"]].pop(0), result_from_record(record))
+    except ray.exceptions.RayError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FcnsyncError(f"the Ray job failed: {first}") from exc
