@@ -103,3 +103,16 @@ def test_output_file_gets_complete_lines(clips, tiny_checkpoint, tmp_path):
     assert r.returncode == 0 and r.stdout == ""
     text = out.read_text()
     assert text.endswith("\n") and len(text.splitlines()) == 2
+
+
+def test_ray_engine_without_the_extra_is_one_line_and_exit_2(clips):
+    import subprocess
+    import sys
+
+    code = "import sys; sys.modules['ray'] = None; from fcnsync.cli import main; main()"
+    args = ["detect", str(clips / "a.mp4"), "--engine", "ray"]
+    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "Error: the Ray engine needs the ray extra: pip install 'fcnsync[ray]'"
+    ]

@@ -25,12 +25,12 @@ MEDIA_SUFFIXES = frozenset(
         ".m2ts", ".3gp", ".wmv", ".ogv", ".mxf", ".dv",
     }
 )  # fmt: skip
+LISTING_SUFFIX = ".txt"  # an input file with this suffix lists paths, one a line
 T = TypeVar("T")
 FILE_TIMEOUT_S = 1800.0  # a file that takes longer than this is stopped and reported
 
 
-def _stdin_paths(null_separated: bool) -> Iterator[str]:
-    data = sys.stdin.buffer.read()
+def _listed_paths(data: bytes, null_separated: bool) -> Iterator[str]:
     parts = data.split(b"\0") if null_separated else data.splitlines()
     for raw in parts:
         raw = raw if null_separated else raw.strip()
@@ -42,13 +42,16 @@ def expand_inputs(
     inputs: Iterable[str], glob: str | None = None, null_separated: bool = False
 ) -> Iterator[str]:
     """Files as given; folders walked recursively for media files (by suffix), sorted;
-    ``-`` reads paths from stdin (one per line, or NUL-separated). ``glob`` narrows what
-    folders yield (matched against the file name)."""
+    ``-`` reads paths from stdin and a ``.txt`` file is read as a listing (one path per line,
+    or NUL-separated). ``glob`` narrows what folders yield (matched against the file name)."""
     for item in inputs:
         if item == "-":
-            yield from _stdin_paths(null_separated)
+            yield from _listed_paths(sys.stdin.buffer.read(), null_separated)
             continue
         p = Path(item)
+        if p.suffix.lower() == LISTING_SUFFIX and p.is_file():
+            yield from _listed_paths(p.read_bytes(), null_separated)
+            continue
         if p.is_dir():
             for root, dirs, files in os.walk(p):
                 dirs.sort()

@@ -147,7 +147,8 @@ def detect(
     quiet: bool,
     plot_dir: str | None = None,
 ) -> None:
-    """Measure the lip-sync offset of INPUTS: files, folders, or - for paths on stdin.
+    """Measure the lip-sync offset of INPUTS: files, folders, .txt listings of paths, or - for
+    paths on stdin.
 
     Positive offsets mean the audio leads the video. Exit code 0 when every file was
     measured (ok or undetermined), 1 when any file failed, 2 for a usage error."""

@@ -4,9 +4,9 @@ Two stages, streamed by Ray Data. Decoding and face tracking (``pipeline.decode_
 about 95 % of a file's time on a CPU) run in CPU tasks, one file at a time; their output is
 small (lip landmarks and log-mel, no pixels). The model half (``pipeline.measure_stretches``:
 scoring, offsets, calibration, the record) runs in a pool of actors that each load the model
-once, on a GPU each where the cluster has them. The actors score the files of a Ray batch one
-after another, each file's chunks in forward passes of ``batch_size``; files are not mixed
-in one forward pass. Both halves are the code ``detect`` runs, so a record is the same as the
+once, on a GPU each where the cluster has them. An actor scores one file per call, the file's
+chunks in forward passes of ``batch_size``; chunks of different files are not mixed in one
+forward pass. Both halves are the code ``detect`` runs, so a record is the same as the
 local path's. Needs the ``ray`` extra: ``pip install 'fcnsync[ray]'``.
 """
 
@@ -23,7 +23,7 @@ from .errors import FcnsyncError
 from .pipeline import DEFAULT_MAX_LAG, Result, TrackResult
 
 FILES_PER_BLOCK = 1  # files per decode task: a file that kills its task takes no others along
-FILES_PER_MODEL_CALL = 8  # files handed to a model actor at once
+FILES_PER_MODEL_CALL = 1  # files per model-actor call: records stream back as files finish
 CPU_FILES_PER_MODEL_ACTOR = 32  # without GPUs: one model actor per this many decoding CPUs
 MODEL_ACTOR_CPUS = 0.25  # logical CPUs a model actor holds: it is busy ~3 % of a file's time
 PATH_COLUMNS = ("path", "text", "item")  # a path column of the input, first found wins
