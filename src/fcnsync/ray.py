@@ -25,7 +25,9 @@ from .pipeline import DEFAULT_MAX_LAG, Result, TrackResult
 FILES_PER_BLOCK = 1  # files per decode task: a file that kills its task takes no others along
 FILES_PER_MODEL_CALL = 1  # files per model-actor call: records stream back as files finish
 CPU_FILES_PER_MODEL_ACTOR = 32  # without GPUs: one model actor per this many decoding CPUs
-MODEL_ACTOR_CPUS = 0.25  # logical CPUs a model actor holds: it is busy ~3 % of a file's time
+# CPU slots a model actor holds without a GPU: none, since scoring is ~2 % of a file's CPU time
+# and a slot held by a mostly idle actor would keep a decode task from running
+MODEL_ACTOR_CPUS = 0.0
 PATH_COLUMNS = ("path", "text", "item")  # a path column of the input, first found wins
 
 
