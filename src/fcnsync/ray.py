@@ -23,6 +23,8 @@ from .errors import FcnsyncError
 from .pipeline import DEFAULT_MAX_LAG, Result, TrackResult
 
 FILES_PER_BLOCK = 1  # files per decode task: a file that kills its task takes no others along
+LISTING_BLOCKS = 10_000  # at most this many blocks of paths are made on the driver; Ray splits
+# them further as it goes (a million one-path blocks up front would be a million objects)
 FILES_PER_MODEL_CALL = 1  # files per model-actor call: records stream back as files finish
 CPU_FILES_PER_MODEL_ACTOR = 32  # without GPUs: one model actor per this many decoding CPUs
 # CPU slots a model actor holds without a GPU: none, since scoring is ~2 % of a file's CPU time
@@ -204,9 +206,8 @@ def run_paths(
     (``init`` first) and call ``on_result(index, Result)`` on this process as records stream
     back, in completion order."""
     ray = require_ray()
-    ds = ray.data.from_items(
-        [{"path": p} for p in paths], override_num_blocks=max(1, len(paths) // FILES_PER_BLOCK)
-    )
+    blocks = max(1, min(LISTING_BLOCKS, len(paths) // FILES_PER_BLOCK))
+    ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=blocks)
     results = detect_dataset(
         ds,
         settings.weights,
