@@ -81,6 +81,25 @@ def test_detect_dataset_reads_a_text_listing_and_bad_files_are_records(
     assert local_ray.data.read_parquet(str(tmp_path / "out")).count() == 3
 
 
+def test_a_native_crash_in_decoding_is_that_file_s_error_record(
+    local_ray, tmp_path, tiny_checkpoint
+):
+    import crashy
+
+    import fcnsync.ray as fr
+
+    local_ray.cloudpickle.register_pickle_by_value(crashy)  # Ray's workers do not see tests/
+    paths = [str(tmp_path / n) for n in ("a.mp4", "crash.mp4", "b.mp4")]
+    for path in paths:
+        make_clip(path, seconds=2)
+    got = {}
+    settings = WorkerSettings(str(tiny_checkpoint), None, "cpu", 15, 16)
+    fr.run_paths(paths, settings, got.__setitem__, decode_file=crashy.decode_file)
+    assert sorted(got) == [0, 1, 2]
+    assert got[1].status == "error" and "crashed" in got[1].error
+    assert got[0].status == got[2].status == "undetermined"
+
+
 def test_cli_ray_engine_resumes_after_a_kill(tmp_path, tiny_checkpoint):
     clips = [tmp_path / f"c{i}.mp4" for i in range(12)]
     for i, clip in enumerate(clips):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import pickle
 import time
+import warnings
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -23,6 +24,7 @@ from .errors import FcnsyncError
 from .pipeline import DEFAULT_MAX_LAG, Result, TrackResult
 
 FILES_PER_BLOCK = 1  # files per decode task: a file that kills its task takes no others along
+DECODE_RETRIES = 1  # a decode task whose process dies is tried again once (a lost node), no more
 LISTING_BLOCKS = 10_000  # at most this many blocks of paths are made on the driver; Ray splits
 # them further as it goes (a million one-path blocks up front would be a million objects)
 FILES_PER_MODEL_CALL = 1  # files per model-actor call: records stream back as files finish
@@ -79,7 +81,12 @@ def _decode_file(path: str, max_lag: int) -> list[Any]:
     return list(decode_stretches(path, FaceTracker(), max_lag))
 
 
-def _decode_batch(batch: dict[str, Any], max_lag: int) -> dict[str, list[Any]]:
+DecodeFile = Callable[[str, int], list[Any]]
+
+
+def _decode_batch(
+    batch: dict[str, Any], max_lag: int, decode_file: DecodeFile
+) -> dict[str, list[Any]]:
     """CPU stage: each path's stretches (``decode_stretches``), or its error ``Result``,
     pickled, with the seconds spent."""
     _process_setup()
@@ -87,7 +94,7 @@ def _decode_batch(batch: dict[str, Any], max_lag: int) -> dict[str, list[Any]]:
     payloads, seconds = [], []
     for path in paths:
         t0 = time.perf_counter()
-        decoded = guarded(path, partial(_decode_file, path, max_lag))
+        decoded = guarded(path, partial(decode_file, path, max_lag))
         payloads.append(pickle.dumps(decoded, protocol=pickle.HIGHEST_PROTOCOL))
         seconds.append(time.perf_counter() - t0)
     return {"path": paths, "stretches": payloads, "decode_s": seconds}
@@ -153,11 +160,14 @@ def detect_dataset(
     batch_size: int = 16,
     model_actors: int | None = None,
     num_gpus: float | None = None,
+    decode_file: DecodeFile = _decode_file,
 ) -> Any:
     """``detect`` on every path of the Ray Dataset ``ds`` (a column ``path``, or the ``text``
     column of ``ray.data.read_text``). Returns a lazy Ray Dataset of records, the objects of
     ``detect``'s JSON output without evidence (``writers.record_schema()``); a file that fails
-    is an error record. ``batch_size``: chunks per forward pass, as in ``detect``.
+    is an error record. ``batch_size``: chunks per forward pass, as in ``detect``. A file whose
+    decoding kills its process (a native crash) fails its task; with Ray Data's
+    ``DataContext.max_errored_blocks`` set, the job goes on without that file's record.
 
     ``num_gpus``: GPUs per model actor (default 1 if the cluster has GPUs, else 0);
     ``model_actors``: how many (default: one per GPU, or one per
@@ -173,12 +183,22 @@ def detect_dataset(
     if device is None and not num_gpus:
         device = "cpu"
     settings = WorkerSettings(weights, calibration, device, max_lag, batch_size)
-    decoded = (
+    paths = (
         _with_path_column(ds)
         .select_columns(["path"])
         .repartition(target_num_rows_per_block=FILES_PER_BLOCK)
-        .map_batches(_decode_batch, fn_kwargs={"max_lag": max_lag}, num_cpus=1, batch_size=None)
     )
+    with warnings.catch_warnings():
+        # Ray Data's default is to retry a task whose process died for ever, which a file that
+        # crashes the decoder would do; max_retries has no named parameter yet (ray < 2.64)
+        warnings.filterwarnings("ignore", message=".*ray_remote_args.* is deprecated")
+        decoded = paths.map_batches(
+            _decode_batch,
+            fn_kwargs={"max_lag": max_lag, "decode_file": decode_file},
+            num_cpus=1,
+            batch_size=None,
+            max_retries=DECODE_RETRIES,
+        )
     return decoded.map_batches(
         _Scorer,
         fn_constructor_args=(settings,),
@@ -201,11 +221,16 @@ def run_paths(
     settings: WorkerSettings,
     on_result: Callable[[int, Result], None],
     model_actors: int | None = None,
+    decode_file: DecodeFile = _decode_file,
 ) -> None:
     """The Ray counterpart of ``batch.run_parallel``: measure ``paths`` on the Ray cluster
     (``init`` first) and call ``on_result(index, Result)`` on this process as records stream
-    back, in completion order."""
+    back, in completion order. A file whose decoding crashes its process gets an error record
+    once the others are done."""
+    from .pipeline import error_result  # noqa: PLC0415
+
     ray = require_ray()
+    ray.data.DataContext.get_current().max_errored_blocks = -1  # one block is one file
     blocks = max(1, min(LISTING_BLOCKS, len(paths) // FILES_PER_BLOCK))
     ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=blocks)
     results = detect_dataset(
@@ -216,6 +241,7 @@ def run_paths(
         settings.max_lag,
         settings.batch_size,
         model_actors=model_actors,
+        decode_file=decode_file,
     )
     where: dict[str, list[int]] = {}
     for i, p in enumerate(paths):
@@ -227,3 +253,6 @@ def run_paths(
     except ray.exceptions.RayError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise FcnsyncError(f"the Ray job failed: {first}") from exc
+    for path, left in where.items():  # no record: its decode task died, retried or not
+        for i in left:
+            on_result(i, error_result(path, "the decoder crashed, or its Ray task died"))
