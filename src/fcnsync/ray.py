@@ -1,7 +1,7 @@
 """Scale out on Ray: ``detect`` over a Ray Dataset of paths.
 
 Two stages, streamed by Ray Data. Decoding and face tracking (``pipeline.decode_stretches``,
-about 95 % of a file's time on a CPU) run in CPU tasks, one file at a time; their output is
+about 98 % of a file's CPU time) run in CPU tasks, one file at a time; their output is
 small (lip landmarks and log-mel, no pixels). The model half (``pipeline.measure_stretches``:
 scoring, offsets, calibration, the record) runs in a pool of actors that each load the model
 once, on a GPU each where the cluster has them. An actor scores one file per call, the file's
@@ -64,7 +64,7 @@ def init(num_cpus: int | None = None, quiet: bool = False) -> None:
 
 
 def _process_setup() -> None:
-    """Once per Ray worker process: one torch thread (Ray gives each task its CPUs), and the
+    """In a Ray worker process (idempotent): one torch thread (Ray gives each task its CPUs), the
     landmark library's native log lines kept off the driver's console."""
     import torch  # noqa: PLC0415
 
