@@ -69,8 +69,12 @@ def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     """Records of a detect output file: jsonl, a json array, csv, or a folder of Parquet parts
     (``--format parquet``; needs pyarrow)."""
     if Path(path).is_dir():
-        import pyarrow.parquet as pq  # noqa: PLC0415 - only with the ray extra
-
+        try:
+            import pyarrow.parquet as pq  # noqa: PLC0415 - only with the ray extra
+        except ImportError as exc:
+            raise FcnsyncError(
+                f"{path} is a folder: reading Parquet needs pip install 'fcnsync[ray]'"
+            ) from exc
         for part in sorted(Path(path).glob("part-*.parquet")):
             yield from pq.read_table(part).to_pylist()
         return

@@ -201,7 +201,10 @@ def detect(
     paths = list(expand_inputs(inputs, glob_, null_sep))
     skipped = 0
     if resume and output:
-        done = done_paths(output)
+        try:
+            done = done_paths(output)
+        except FcnsyncError as exc:
+            _fail(str(exc), EXIT_USAGE)
         skipped = sum(p in done for p in paths)
         paths = [p for p in paths if p not in done]
     stream: IO[str]
@@ -348,10 +351,8 @@ def select(
 ) -> None:
     """Print the paths of the clips in RESULTS_FILE (jsonl, csv or parquet from detect) in sync:
     status ok, |offset_frames| <= --max-offset-frames, confidence >= --min-confidence."""
-    from .batch import read_records  # noqa: PLC0415
-
     end = "\0" if null_sep else "\n"
-    for rec in read_records(results_file):
+    for rec in _records(results_file):
         try:
             offset = float(rec.get("offset_frames") or "nan")
             confidence = float(rec.get("confidence") or "nan")
@@ -593,11 +594,21 @@ def report(results_file: str, output: str, max_plots: int) -> None:
     """Write one self-contained HTML page for RESULTS_FILE (detect's jsonl, json or csv;
     run detect with --evidence for the plots): counts, offset histogram, worst files first,
     a table that sorts."""
-    from .batch import read_records  # noqa: PLC0415
     from .report import write_report  # noqa: PLC0415
 
-    path = write_report(read_records(results_file), output, max_plots)
+    path = write_report(_records(results_file), output, max_plots)
     click.echo(f"wrote {path}", err=True)
+
+
+def _records(results_file: str) -> list[dict[str, Any]]:
+    from .batch import read_records  # noqa: PLC0415
+    from .errors import FcnsyncError  # noqa: PLC0415
+
+    try:
+        return list(read_records(results_file))
+    except FcnsyncError as exc:
+        _fail(str(exc), EXIT_USAGE)
+        return []
 
 
 def _load(weights: str | None, calibration: str | None):  # type: ignore[no-untyped-def]
