@@ -17,7 +17,8 @@ from pathlib import Path
 DEV = Path(__file__).resolve().parents[2] / "shared" / "avdata" / "dev"
 
 
-def run(folder: Path, jobs: int) -> tuple[float, list[dict]]:
+def run(folder: Path, jobs: int, extra: tuple[str, ...] = ()) -> tuple[float, list[dict]]:
+    """``fcnsync detect FOLDER -j JOBS EXTRA``: wall-clock seconds and the records."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "r.jsonl"
         t0 = time.perf_counter()
@@ -33,6 +34,7 @@ def run(folder: Path, jobs: int) -> tuple[float, list[dict]]:
                 "-o",
                 str(out),
                 "--quiet",
+                *extra,
             ],
             check=False,
         )

@@ -105,3 +105,13 @@ def test_select_prints_the_in_sync_paths(tmp_path):
     assert r.returncode == 0 and r.stdout == "good.mp4\n"
     r = run_cli(["select", str(res), "--invert", "--max-offset-frames", "3"])
     assert r.stdout.split() == ["unsure.mp4", "none.mp4"]
+
+
+def test_a_txt_input_is_a_listing_of_paths(tmp_path):
+    listing = tmp_path / "paths.txt"
+    listing.write_text("/data/a.mp4\n\n  /data/b c.mkv  \n")
+    assert list(expand_inputs([str(listing), "/data/d.mov"])) == [
+        "/data/a.mp4",
+        "/data/b c.mkv",
+        "/data/d.mov",
+    ]

@@ -109,3 +109,27 @@ def test_output_file_gets_complete_lines(clips, tiny_checkpoint, tmp_path):
     assert r.returncode == 0 and r.stdout == ""
     text = out.read_text()
     assert text.endswith("\n") and len(text.splitlines()) == 2
+
+
+def _run_without(module, args):
+    """``fcnsync ARGS`` in a new process where ``import MODULE`` fails, as without the extra."""
+    import subprocess
+    import sys
+
+    code = f"import sys; sys.modules[{module!r}] = None; from fcnsync.cli import main; main()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+
+
+def test_ray_engine_without_the_extra_is_one_line_and_exit_2(clips):
+    r = _run_without("ray", ["detect", str(clips / "a.mp4"), "--engine", "ray"])
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "Error: the Ray engine needs the ray extra: pip install 'fcnsync[ray]'"
+    ]
+
+
+def test_a_parquet_folder_without_pyarrow_is_one_line_and_exit_2(tmp_path):
+    (tmp_path / "scan.parquet").mkdir()
+    r = _run_without("pyarrow", ["select", str(tmp_path / "scan.parquet")])
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1 and "fcnsync[ray]" in r.stderr

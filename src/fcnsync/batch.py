@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import FcnsyncError
 
@@ -25,11 +25,12 @@ MEDIA_SUFFIXES = frozenset(
         ".m2ts", ".3gp", ".wmv", ".ogv", ".mxf", ".dv",
     }
 )  # fmt: skip
+LISTING_SUFFIX = ".txt"  # an input file with this suffix lists paths, one a line
+T = TypeVar("T")
 FILE_TIMEOUT_S = 1800.0  # a file that takes longer than this is stopped and reported
 
 
-def _stdin_paths(null_separated: bool) -> Iterator[str]:
-    data = sys.stdin.buffer.read()
+def _listed_paths(data: bytes, null_separated: bool) -> Iterator[str]:
     parts = data.split(b"\0") if null_separated else data.splitlines()
     for raw in parts:
         raw = raw if null_separated else raw.strip()
@@ -41,13 +42,16 @@ def expand_inputs(
     inputs: Iterable[str], glob: str | None = None, null_separated: bool = False
 ) -> Iterator[str]:
     """Files as given; folders walked recursively for media files (by suffix), sorted;
-    ``-`` reads paths from stdin (one per line, or NUL-separated). ``glob`` narrows what
-    folders yield (matched against the file name)."""
+    ``-`` reads paths from stdin and a ``.txt`` file is read as a listing (one path per line,
+    or NUL-separated). ``glob`` narrows what folders yield (matched against the file name)."""
     for item in inputs:
         if item == "-":
-            yield from _stdin_paths(null_separated)
+            yield from _listed_paths(sys.stdin.buffer.read(), null_separated)
             continue
         p = Path(item)
+        if p.suffix.lower() == LISTING_SUFFIX and p.is_file():
+            yield from _listed_paths(p.read_bytes(), null_separated)
+            continue
         if p.is_dir():
             for root, dirs, files in os.walk(p):
                 dirs.sort()
@@ -62,7 +66,18 @@ def expand_inputs(
 
 
 def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """Records of a detect output file: jsonl, a json array, or csv."""
+    """Records of a detect output file: jsonl, a json array, csv, or a folder of Parquet parts
+    (``--format parquet``; needs pyarrow)."""
+    if Path(path).is_dir():
+        try:
+            import pyarrow.parquet as pq  # noqa: PLC0415 - only with the ray extra
+        except ImportError as exc:
+            raise FcnsyncError(
+                f"{path} is a folder: reading Parquet needs pip install 'fcnsync[ray]'"
+            ) from exc
+        for part in sorted(Path(path).glob("part-*.parquet")):
+            yield from pq.read_table(part).to_pylist()
+        return
     text = Path(path).read_text(encoding="utf-8", errors="surrogateescape")
     if text.startswith("path,"):
         yield from csv.DictReader(text.splitlines())
@@ -83,9 +98,12 @@ def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
 
 
 def done_paths(output: str | os.PathLike[str]) -> set[str]:
-    """Paths already recorded in an earlier output file (jsonl, json lines or csv), for
-    ``--resume``. A last line cut short by a killed run is removed from the file first."""
+    """Paths already recorded in an earlier output (jsonl, json lines, csv or a Parquet
+    folder), for ``--resume``. A last line cut short by a killed run is removed from the file
+    first."""
     p = Path(output)
+    if p.is_dir():  # Parquet parts: only whole ones have their final name
+        return {str(rec["path"]) for rec in read_records(p) if rec.get("path")}
     if not p.exists() or p.stat().st_size == 0:
         return set()
     data = p.read_bytes()
@@ -107,25 +125,39 @@ class WorkerSettings:
     batch_size: int
 
 
+def guarded(path: str, work: Callable[[], T]) -> T | Any:
+    """``work()`` for the file ``path``, or that file's error ``Result`` if it raises: a
+    one-line message for an ``FcnsyncError``, "internal error: ..." for anything else."""
+    from .pipeline import error_result  # noqa: PLC0415
+
+    t0 = time.perf_counter()
+    try:
+        return work()
+    except FcnsyncError as exc:
+        return error_result(path, str(exc), round(time.perf_counter() - t0, 3))
+    except Exception as exc:  # one bad file never stops a batch
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return error_result(path, f"internal error: {first}")
+
+
 def measure_file(
     path: str, model: Any, calibration: Any, max_lag: int, batch_size: int, tracker: Any = None
 ) -> Any:
     """``detect`` on one file of a batch: whatever goes wrong becomes that file's error record,
     never an exception that would stop the batch. ``tracker``: as for ``detect``."""
-    from .pipeline import detect, error_result  # noqa: PLC0415
+    from .pipeline import detect  # noqa: PLC0415
 
-    try:
-        return detect(
+    return guarded(
+        path,
+        lambda: detect(
             path,
             model=model,
             calibration=calibration,
             max_lag=max_lag,
             batch_size=batch_size,
             tracker=tracker,
-        )
-    except Exception as exc:  # one bad file never stops a batch
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return error_result(path, f"internal error: {first}")
+        ),
+    )
 
 
 def _worker(settings: WorkerSettings, inbox: Any, results: Any) -> None:

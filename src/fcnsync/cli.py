@@ -37,21 +37,30 @@ def main() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["auto", "table", "json", "jsonl", "csv"]),
+    type=click.Choice(["auto", "table", "json", "jsonl", "csv", "parquet"]),
     default="auto",
     show_default=True,
-    help="Output format; auto: table on a terminal, jsonl otherwise.",
+    help="Output format; auto: table on a terminal, jsonl otherwise (parquet for an --output"
+    " ending in .parquet: a folder of part files; needs the ray extra).",
 )
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False),
-    help="Write records to this file instead of stdout (each line complete).",
+    type=click.Path(),
+    help="Write records to this file instead of stdout (each line complete); a folder for parquet.",
 )
 @click.option(
     "--resume",
     is_flag=True,
-    help="With --output (jsonl or csv): skip files already in it, append the rest.",
+    help="With --output (jsonl, csv or parquet): skip files already in it, append the rest.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="ray: run on the Ray cluster named by RAY_ADDRESS, or a local one with --jobs CPUs"
+    " (needs the ray extra).",
 )
 @click.option(
     "-j",
@@ -123,6 +132,7 @@ def detect(
     fmt: str,
     output: str | None,
     resume: bool,
+    engine: str,
     jobs: int | None,
     ordered: bool,
     max_lag: int,
@@ -137,7 +147,8 @@ def detect(
     quiet: bool,
     plot_dir: str | None = None,
 ) -> None:
-    """Measure the lip-sync offset of INPUTS: files, folders, or - for paths on stdin.
+    """Measure the lip-sync offset of INPUTS: files, folders, .txt listings of paths, or - for
+    paths on stdin.
 
     Positive offsets mean the audio leads the video. Exit code 0 when every file was
     measured (ok or undetermined), 1 when any file failed, 2 for a usage error."""
@@ -158,6 +169,15 @@ def detect(
 
     if resume and not output:
         _fail("--resume needs --output FILE", EXIT_USAGE)
+    if engine == "ray" and (evidence or plot_dir):
+        _fail("--evidence and --plot work with --engine local only", EXIT_USAGE)
+    if engine == "ray":
+        from .ray import RayMissingError, require_ray  # noqa: PLC0415
+
+        try:
+            require_ray()
+        except RayMissingError as exc:
+            _fail(str(exc), EXIT_USAGE)
     silence_native_stderr()
     try:
         model = load_model(weights, device=device)
@@ -170,20 +190,31 @@ def detect(
         return
     if fmt == "auto":
         fmt = (
-            ("jsonl" if output and not output.endswith(".csv") else "csv")
+            {".csv": "csv", ".parquet": "parquet"}.get(os.path.splitext(output)[1], "jsonl")
             if output
             else ("table" if sys.stdout.isatty() else "jsonl")
         )
-    if resume and fmt not in ("jsonl", "csv"):
-        _fail("--resume works with --format jsonl or csv", EXIT_USAGE)
+    if resume and fmt not in ("jsonl", "csv", "parquet"):
+        _fail("--resume works with --format jsonl, csv or parquet", EXIT_USAGE)
+    if fmt == "parquet" and (not output or evidence):
+        _fail("--format parquet needs --output FOLDER and no --evidence", EXIT_USAGE)
     paths = list(expand_inputs(inputs, glob_, null_sep))
     skipped = 0
     if resume and output:
-        done = done_paths(output)
+        try:
+            done = done_paths(output)
+        except FcnsyncError as exc:
+            _fail(str(exc), EXIT_USAGE)
         skipped = sum(p in done for p in paths)
         paths = [p for p in paths if p not in done]
     stream: IO[str]
-    if output:
+    if fmt == "parquet" and output:
+        appending, stream = False, sys.stdout
+        try:
+            writer: Any = _parquet_writer(output)
+        except FcnsyncError as exc:
+            _fail(str(exc), EXIT_USAGE)
+    elif output:
         try:
             appending = resume and os.path.exists(output) and os.path.getsize(output) > 0
             stream = open(
@@ -199,7 +230,8 @@ def detect(
     else:
         appending = False
         stream = sys.stdout
-    writer = get_writer(fmt, stream, evidence=evidence, header=not appending)
+    if fmt != "parquet":
+        writer = get_writer(fmt, stream, evidence=evidence, header=not appending)
     results = []
     show = not quiet and sys.stderr.isatty()
     progress = _progress(len(paths)) if show and len(paths) > 1 else None
@@ -228,10 +260,15 @@ def detect(
     try:
         if progress:
             progress.start()
-        if n_jobs > 1 and len(paths) > 1:
-            settings = WorkerSettings(weights, calibration, device, max_lag, batch_size)
-            # a table is printed when the batch ends: it may as well keep the input order
-            sink = Reorder(emit) if ordered or fmt == "table" else (lambda i, r: emit(r))
+        settings = WorkerSettings(weights, calibration, device, max_lag, batch_size)
+        # a table is printed when the batch ends: it may as well keep the input order
+        sink = Reorder(emit) if ordered or fmt == "table" else (lambda i, r: emit(r))
+        if engine == "ray" and paths:
+            from . import ray as fr  # noqa: PLC0415
+
+            fr.init(num_cpus=jobs, quiet=quiet)
+            fr.run_paths(paths, settings, sink)
+        elif n_jobs > 1 and len(paths) > 1:
             run_parallel(paths, settings, n_jobs, sink, timeout_s=timeout_s)
         else:
             for path in paths:
@@ -243,16 +280,33 @@ def detect(
         writer.finish()
         click.echo(f"Interrupted: {len(results)} finished records were written.", err=True)
         sys.exit(130)
+    except FcnsyncError as exc:  # the Ray engine missing or its job failing
+        if progress:
+            progress.stop()
+        writer.finish()
+        _fail(f"{exc} ({len(results)} finished records were written)")
     if progress:
         progress.stop()
     writer.finish()
-    if output:
+    if output and fmt != "parquet":
         stream.close()
     if not quiet and len(results) + skipped > 1:
         extra = f" ({skipped} already in {output})" if skipped else ""
         click.echo(summary_text(results) + extra, err=True)
     failed = sum(r.status == "error" for r in results)
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _parquet_writer(folder: str) -> Any:
+    from .errors import FcnsyncError  # noqa: PLC0415
+    from .writers import ParquetWriter  # noqa: PLC0415
+
+    try:
+        return ParquetWriter(folder)
+    except ImportError as exc:
+        raise FcnsyncError("--format parquet needs pyarrow: pip install 'fcnsync[ray]'") from exc
+    except OSError as exc:
+        raise FcnsyncError(f"cannot write {folder}: {exc.strerror}") from exc
 
 
 def _progress(total: int):  # type: ignore[no-untyped-def]
@@ -281,7 +335,7 @@ def _progress(total: int):  # type: ignore[no-untyped-def]
 
 
 @main.command()
-@click.argument("results_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("results_file", type=click.Path(exists=True))
 @click.option(
     "--max-offset-frames",
     type=float,
@@ -295,12 +349,10 @@ def _progress(total: int):  # type: ignore[no-untyped-def]
 def select(
     results_file: str, max_offset_frames: float, min_confidence: float, invert: bool, null_sep: bool
 ) -> None:
-    """Print the paths of the clips in RESULTS_FILE (jsonl or csv from detect) that are in sync:
+    """Print the paths of the clips in RESULTS_FILE (jsonl, csv or parquet from detect) in sync:
     status ok, |offset_frames| <= --max-offset-frames, confidence >= --min-confidence."""
-    from .batch import read_records  # noqa: PLC0415
-
     end = "\0" if null_sep else "\n"
-    for rec in read_records(results_file):
+    for rec in _records(results_file):
         try:
             offset = float(rec.get("offset_frames") or "nan")
             confidence = float(rec.get("confidence") or "nan")
@@ -523,7 +575,7 @@ def fix(
 
 
 @main.command()
-@click.argument("results_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("results_file", type=click.Path(exists=True))
 @click.option(
     "-o",
     "--output",
@@ -543,10 +595,9 @@ def report(results_file: str, output: str, max_plots: int) -> None:
     """Write one self-contained HTML page for RESULTS_FILE (detect's jsonl, json or csv;
     run detect with --evidence for the plots): counts, offset histogram, worst files first,
     a table that sorts."""
-    from .batch import read_records  # noqa: PLC0415
     from .report import write_report  # noqa: PLC0415
 
-    path = write_report(read_records(results_file), output, max_plots)
+    path = write_report(_records(results_file), output, max_plots)
     click.echo(f"wrote {path}", err=True)
 
 
@@ -583,6 +634,17 @@ def app_cmd(
         _fail(str(exc))
     except KeyboardInterrupt:
         pass
+
+
+def _records(results_file: str) -> list[dict[str, Any]]:
+    from .batch import read_records  # noqa: PLC0415
+    from .errors import FcnsyncError  # noqa: PLC0415
+
+    try:
+        return list(read_records(results_file))
+    except FcnsyncError as exc:
+        _fail(str(exc), EXIT_USAGE)
+        return []
 
 
 def _load(weights: str | None, calibration: str | None):  # type: ignore[no-untyped-def]

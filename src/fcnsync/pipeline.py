@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -364,12 +364,99 @@ def detect(
     t0 = time.perf_counter()
     spath = os.fspath(path)
     try:
-        ex, evidence = analyse(spath, tracker, model, calibration, max_lag, batch_size, segment_s)
-        scale = float(model.log_scale.detach().exp())
-        tracks, _ = track_results(evidence, ex.info.fps, calibration, scale)
+        stretches = decode_stretches(spath, tracker, max_lag, segment_s)
+        return measure_stretches(spath, stretches, model, calibration, max_lag, batch_size, t0)
     except FcnsyncError as exc:
         return error_result(spath, str(exc), round(time.perf_counter() - t0, 3))
-    return summarise_tracks(spath, ex, tracks, max_lag, time.perf_counter() - t0)
+
+
+def measure_stretches(
+    path: str,
+    stretches: Iterable[Extracted],
+    model: FCNSyncNet,
+    calibration: Calibration,
+    max_lag: int = DEFAULT_MAX_LAG,
+    batch_size: int = 16,
+    t0: float | None = None,
+) -> Result:
+    """The model half of ``detect``: score the stretches of one file (from
+    ``decode_stretches``, consumed as they come, or a list decoded elsewhere), add up each
+    track's evidence and make the file's ``Result``. ``t0``: ``time.perf_counter()`` when the
+    file's work began, for ``elapsed_s`` (default: now). Raises ``FcnsyncError`` for bad media
+    met while the stretches are decoded."""
+    t0 = time.perf_counter() if t0 is None else t0
+    ex, evidence = _score_stretches(stretches, model, calibration, max_lag, batch_size)
+    scale = float(model.log_scale.detach().exp())
+    tracks, _ = track_results(evidence, ex.info.fps, calibration, scale)
+    return summarise_tracks(path, ex, tracks, max_lag, time.perf_counter() - t0)
+
+
+def decode_stretches(
+    path: str,
+    tracker: FaceTracker,
+    max_lag: int = DEFAULT_MAX_LAG,
+    segment_s: float = SEGMENT_S,
+) -> Iterator[Extracted]:
+    """The decoding half of ``detect`` (no model): decode and track ``path``, yielding one
+    ``Extracted`` per stretch of ``segment_s`` seconds (its face tracks and the log-mel around
+    them). The last one is also the file's summary: its media info with the measured frame
+    rate, video span, scene cuts and ``timings_s`` per stage (seconds; "model" is added to by
+    whoever scores the stretches). Raises ``MediaError`` for unreadable input."""
+    reader = MediaReader(path)
+    mel_stream = MelStream()
+    fps = reader.info.fps
+    # audio needed beyond a stretch: the searched lags plus the network's context, and slack
+    margin_s = (audio_pad_frames(max_lag) + 2) / fps + 1.0 if fps else 0.0
+    cut: float | None = None
+    timings = {"decode": 0.0, "track": 0.0, "audio": 0.0, "model": 0.0}
+    for t in _decode_into(reader, tracker, mel_stream, timings):
+        if cut is None:
+            cut = t + segment_s
+        elif fps and t > cut + margin_s and mel_stream.computed_until_s > cut + margin_s:
+            pieces = tracker.drain(cut)
+            start = _stretch_start(pieces, cut, segment_s)
+            yield Extracted(
+                info=reader.info,
+                tracks=pieces,
+                mel=mel_stream.window(start - margin_s),
+                video_start_s=0.0,
+                video_end_s=0.0,
+                video_frames=0,
+                frame_size=reader.stats.frame_size,
+                decode_scale=reader.stats.scale,
+                timings_s=timings,
+            )
+            mel_stream.discard_before(cut - margin_s)
+            cut += segment_s
+    # the last stretch: reader.info now has the measured frame rate
+    scene_cuts = list(getattr(tracker, "scene_cuts", []))
+    yield _extracted(reader, tracker.finish(), mel_stream.finish(), scene_cuts, timings)
+
+
+def _score_stretches(
+    stretches: Iterable[Extracted],
+    model: FCNSyncNet,
+    calibration: Calibration,
+    max_lag: int,
+    batch_size: int,
+) -> tuple[Extracted, list[TrackEvidence]]:
+    merged: dict[int, TrackEvidence] = {}
+    t_start = time.perf_counter()
+    last: Extracted | None = None
+    for part in stretches:
+        t0 = time.perf_counter()
+        for ev in track_evidence(part, model, calibration, max_lag, batch_size):
+            if ev.track_id in merged:
+                merged[ev.track_id].merge(ev)
+            else:
+                merged[ev.track_id] = ev
+        part.timings_s["model"] = part.timings_s.get("model", 0.0) + time.perf_counter() - t0
+        last = part
+    if last is None:
+        raise ValueError("no stretches to score")
+    last.timings_s["total"] = time.perf_counter() - t_start
+    summary = replace(last, tracks=[])
+    return summary, sorted(merged.values(), key=lambda e: e.track_id)
 
 
 def analyse(
@@ -384,50 +471,8 @@ def analyse(
     """Decode, track and score ``path`` in stretches; returns a summary ``Extracted`` (no
     tracks, the last stretch's audio, ``timings_s`` per stage) and the evidence of every
     track."""
-    reader = MediaReader(path)
-    mel_stream = MelStream()
-    merged: dict[int, TrackEvidence] = {}
-    fps = reader.info.fps
-    # audio needed beyond a stretch: the searched lags plus the network's context, and slack
-    margin_s = (audio_pad_frames(max_lag) + 2) / fps + 1.0 if fps else 0.0
-    cut: float | None = None
-
-    timings = {"decode": 0.0, "track": 0.0, "audio": 0.0, "model": 0.0}
-    t_start = time.perf_counter()
-
-    def score(tracks: list[Track], mel: LogMel, info: MediaInfo) -> None:
-        t0 = time.perf_counter()
-        part = Extracted(
-            info=info,
-            tracks=tracks,
-            mel=mel,
-            video_start_s=0.0,
-            video_end_s=0.0,
-            video_frames=0,
-            frame_size=reader.stats.frame_size,
-            decode_scale=reader.stats.scale,
-        )
-        for ev in track_evidence(part, model, calibration, max_lag, batch_size):
-            if ev.track_id in merged:
-                merged[ev.track_id].merge(ev)
-            else:
-                merged[ev.track_id] = ev
-        timings["model"] += time.perf_counter() - t0
-
-    for t in _decode_into(reader, tracker, mel_stream, timings):
-        if cut is None:
-            cut = t + segment_s
-        elif fps and t > cut + margin_s and mel_stream.computed_until_s > cut + margin_s:
-            pieces = tracker.drain(cut)
-            start = _stretch_start(pieces, cut, segment_s)
-            score(pieces, mel_stream.window(start - margin_s), reader.info)
-            mel_stream.discard_before(cut - margin_s)
-            cut += segment_s
-    mel = mel_stream.finish()
-    score(tracker.finish(), mel, reader.info)  # reader.info now has the measured frame rate
-    timings["total"] = time.perf_counter() - t_start
-    summary = _extracted(reader, [], mel, list(getattr(tracker, "scene_cuts", [])), timings)
-    return summary, sorted(merged.values(), key=lambda e: e.track_id)
+    stretches = decode_stretches(path, tracker, max_lag, segment_s)
+    return _score_stretches(stretches, model, calibration, max_lag, batch_size)
 
 
 def _stretch_start(pieces: list[Track], cut: float, segment_s: float) -> float:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import csv
 import json
 import os
-from typing import IO
+import time
+from dataclasses import fields
+from typing import IO, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from .pipeline import Result
+from .pipeline import Result, TrackResult
 
 CSV_FIELDS = (
     "path",
@@ -27,7 +29,10 @@ CSV_FIELDS = (
     "duration_s",
     "elapsed_s",
 )
-FORMATS = ("table", "json", "jsonl", "csv")
+FORMATS = ("table", "json", "jsonl", "csv", "parquet")
+EVIDENCE_FIELDS = ("lag_curve", "series")  # in a record only with ``evidence``
+PARQUET_PART_ROWS = 64  # records per Parquet part file (a killed run redoes at most these)
+PARQUET_PART_S = 30.0  # ... or what came in this many seconds
 
 
 class Writer:
@@ -121,6 +126,71 @@ class TableWriter(Writer):
             )
         Console(file=self.stream, soft_wrap=False).print(table)
         self.stream.flush()
+
+
+def record_schema() -> Any:
+    """The Arrow schema of a record (``Result.to_dict()`` without evidence), built from the
+    ``Result`` and ``TrackResult`` fields so that the two cannot drift apart. Needs pyarrow."""
+    import pyarrow as pa  # noqa: PLC0415 - only with the ray extra
+
+    scalars = {"str": pa.string(), "float": pa.float64(), "int": pa.int64()}
+
+    def arrow_type(hint: str) -> Any:
+        hint = hint.removesuffix(" | None")
+        if hint == "list[TrackResult]":
+            return pa.list_(pa.struct(arrow_fields(TrackResult)))
+        if hint.startswith("list[") and hint[5:-1] in scalars:
+            return pa.list_(scalars[hint[5:-1]])
+        return scalars[hint]
+
+    def arrow_fields(cls: type) -> list[Any]:
+        return [
+            pa.field(f.name, arrow_type(str(f.type)))
+            for f in fields(cls)
+            if f.name not in EVIDENCE_FIELDS
+        ]
+
+    return pa.schema(arrow_fields(Result))
+
+
+class ParquetWriter:
+    """Records as a folder of Parquet part files (``part-NNNNN.parquet``), each written whole
+    (under a temporary name, then renamed) every ``PARQUET_PART_ROWS`` records or
+    ``PARQUET_PART_S`` seconds: a killed run leaves only complete parts, and ``--resume`` adds
+    new parts. Pandas, pyarrow, DuckDB and Ray read the folder as one table. Needs pyarrow."""
+
+    def __init__(self, folder: str | os.PathLike[str], evidence: bool = False):
+        import pyarrow.parquet as pq  # noqa: PLC0415 - only with the ray extra
+
+        self._pq = pq
+        self.folder = os.fspath(folder)
+        os.makedirs(self.folder, exist_ok=True)
+        self._schema = record_schema()
+        self._rows: list[dict[str, object]] = []
+        self._since = time.monotonic()
+        taken = [n for n in os.listdir(self.folder) if n.startswith("part-")]
+        self._next = 1 + max((int(n[5:10]) for n in taken if n[5:10].isdigit()), default=-1)
+
+    def write(self, result: Result) -> None:
+        self._rows.append(result.to_dict())
+        if len(self._rows) >= PARQUET_PART_ROWS or time.monotonic() - self._since > PARQUET_PART_S:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._since = time.monotonic()
+        if not self._rows:
+            return
+        import pyarrow as pa  # noqa: PLC0415
+
+        final = os.path.join(self.folder, f"part-{self._next:05d}.parquet")
+        tmp = final + ".tmp"
+        self._pq.write_table(pa.Table.from_pylist(self._rows, schema=self._schema), tmp)
+        os.replace(tmp, final)
+        self._next += 1
+        self._rows = []
+
+    def finish(self) -> None:
+        self._flush()
 
 
 _WRITERS: dict[str, type[Writer]] = {
