@@ -4,9 +4,11 @@ lives behind this file only, so another tracker can be swapped in here.
 A face detector runs sparsely on a reduced frame (every few frames while no face is followed,
 about once a second while one is); each face becomes a track fed to the face mesh as a square
 crop around the face, so that small faces get the mesh's full resolution. The mesh runs on every
-frame and is most of the work, so each track has two mesh graphs that take alternate frames and
-run side by side on two threads (the library releases the GIL). Tracks are cut at scene changes
-and when the face is lost.
+frame and is most of the work, so each track's mesh graph runs on a thread of its own (the
+library releases the GIL) while decoding and cropping go on: a frame's crop is placed from the
+mesh results of the frames ``MESH_LAG`` back. (Two graphs taking alternate frames would be
+faster still, but each tracks the face its own way and the landmarks then jitter from frame to
+frame.) Tracks are cut at scene changes and when the face is lost.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import os
 import sys
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -84,7 +86,7 @@ FACE_TOP, NOSE_TIP = LANDMARKS.index(10), LANDMARKS.index(1)  # their distance: 
 
 DETECT_EVERY = 5  # frames between detector rounds while no face is followed
 REDETECT_EVERY = 25  # frames between detector rounds while faces are followed (new faces)
-MESH_THREADS = 2  # mesh graphs per track, fed alternate frames, run concurrently
+MESH_LAG = 2  # frames a face's crop may be placed behind the mesh results (frames in flight)
 DETECT_SIDE_PX = 640  # the detector sees the frame scaled to this longest side
 MESH_CROP_PX = 256  # side of the square crop fed to the face mesh
 CROP_SCALE = 1.7  # crop side relative to the face box
@@ -199,12 +201,12 @@ class _MeshJob:
 
 
 class _LiveTrack:
-    def __init__(self, track: Track, box: np.ndarray, meshes: list[object]):
+    def __init__(self, track: Track, box: np.ndarray, mesh: object, worker: Executor | None):
         self.track = track
         self.box = box  # x0, y0, x1, y1 of the face in frame pixels
-        self.meshes = meshes  # graphs taking turns frame by frame
-        self.turn = 0
-        self.jobs: deque[_MeshJob] = deque()  # frames sent to the meshes, oldest first
+        self.mesh = mesh
+        self.worker = worker  # the one thread that runs this track's mesh, in frame order
+        self.jobs: deque[_MeshJob] = deque()  # frames sent to the mesh, oldest first
         self.misses = 0
         self.matched = True
         self.fail_streak = 0  # consecutive frames where the mesh found no face
@@ -276,10 +278,10 @@ def _mesh_points(mesh: object, crop: np.ndarray) -> np.ndarray | None:
 class FaceTracker:
     """Feed frames in time order with ``update``; ``finish`` returns every track.
 
-    Holds no frames: only the current boxes, at most ``MESH_THREADS`` crops per face in
-    flight, and the landmarks kept so far. ``threads`` (1 or 2) only sets how many mesh calls
-    run at once: the landmarks are the same for any value, because a crop is always placed
-    from the results of the frames ``MESH_THREADS`` back.
+    Holds no frames: only the current boxes, at most ``MESH_LAG`` crops per face in flight, and
+    the landmarks kept so far. ``threads`` > 1 runs each face's mesh on a thread beside the
+    caller's; the landmarks are the same either way, because a crop is always placed from the
+    results of the frames ``MESH_LAG`` back.
     """
 
     def __init__(
@@ -287,7 +289,7 @@ class FaceTracker:
         max_faces: int = MAX_FACES,
         detect_every: int = DETECT_EVERY,
         redetect_every: int = REDETECT_EVERY,
-        threads: int = MESH_THREADS,
+        threads: int = 2,
     ):
         import cv2  # noqa: PLC0415 - ships with the landmark library
 
@@ -302,7 +304,7 @@ class FaceTracker:
         self.max_faces = max_faces
         self.detect_every = detect_every
         self.redetect_every = redetect_every
-        self._pool = ThreadPoolExecutor(threads, "fcnsync-mesh") if threads > 1 else None
+        self._threaded = threads > 1
         self._live: list[_LiveTrack] = []
         self._done: list[Track] = []
         self._since_detect: int | None = None  # frames since the last detector round
@@ -310,29 +312,30 @@ class FaceTracker:
         self._thumb: np.ndarray | None = None
         self.scene_cuts: list[float] = []
 
-    def _new_meshes(self) -> list[object]:
-        meshes = []
+    def _new_track(self, box: np.ndarray) -> _LiveTrack:
         with _quiet_stderr():
-            for _ in range(MESH_THREADS):
-                mesh = self._sol.face_mesh.FaceMesh(
-                    static_image_mode=False,
-                    max_num_faces=1,
-                    refine_landmarks=False,
-                    min_detection_confidence=0.5,
-                    min_tracking_confidence=0.5,
-                )
-                # the first call prints the delegate's banner: make it here, silenced
-                mesh.process(np.zeros((MESH_CROP_PX, MESH_CROP_PX, 3), dtype=np.uint8))
-                meshes.append(mesh)
-        return meshes
+            mesh = self._sol.face_mesh.FaceMesh(
+                static_image_mode=False,
+                max_num_faces=1,
+                refine_landmarks=False,
+                min_detection_confidence=0.5,
+                min_tracking_confidence=0.5,
+            )
+            # the first call prints the delegate's banner: make it here, silenced
+            mesh.process(np.zeros((MESH_CROP_PX, MESH_CROP_PX, 3), dtype=np.uint8))
+        worker = ThreadPoolExecutor(1, "fcnsync-mesh") if self._threaded else None
+        track = Track(track_id=self._next_id)
+        self._next_id += 1
+        return _LiveTrack(track, box, mesh, worker)
 
-    def _run(self, fn: Callable[[], np.ndarray | None]) -> Future[np.ndarray | None]:
-        if self._pool is not None:
-            return self._pool.submit(fn)
+    @staticmethod
+    def _run(live: _LiveTrack, fn: Callable[[], np.ndarray | None]) -> Future[np.ndarray | None]:
+        if live.worker is not None:
+            return live.worker.submit(fn)
         done: Future[np.ndarray | None] = Future()
         try:
             done.set_result(fn())
-        except Exception as exc:  # noqa: BLE001 - re-raised by .result(), as a pool would
+        except Exception as exc:  # noqa: BLE001 - re-raised by .result(), as a thread's would be
             done.set_exception(exc)
         return done
 
@@ -378,8 +381,9 @@ class FaceTracker:
 
     def _end(self, live: _LiveTrack) -> None:
         self._collect(live, keep=0)
-        for mesh in live.meshes:
-            mesh.close()  # type: ignore[attr-defined]
+        live.mesh.close()  # type: ignore[attr-defined]
+        if live.worker is not None:
+            live.worker.shutdown()
         if live.track.times_s and live.track.found_fraction > 0:
             self._done.append(live.track)
 
@@ -402,7 +406,7 @@ class FaceTracker:
         else:
             self._since_detect += 1
         for live in self._live:
-            self._collect(live, keep=MESH_THREADS - 1)
+            self._collect(live, keep=MESH_LAG - 1)
             self._send(live, time_s, image)
         # a detection the mesh cannot confirm is no face (posters, patterns): drop it early
         lost = [lt for lt in self._live if lt.fail_streak >= MESH_FAILS_TO_DROP]
@@ -422,9 +426,7 @@ class FaceTracker:
             if len(self._live) < self.max_faces and all(
                 _iou(lt.box, box) < 0.2 for lt in self._live
             ):
-                track = Track(track_id=self._next_id)
-                self._next_id += 1
-                self._live.append(_LiveTrack(track, box, self._new_meshes()))
+                self._live.append(self._new_track(box))
         keep = []
         for live in self._live:
             if not live.matched:
@@ -436,15 +438,14 @@ class FaceTracker:
         self._live = keep
 
     def _send(self, live: _LiveTrack, time_s: float, image: Picture) -> None:
-        """Crop the face at its current box and hand the crop to the mesh whose turn it is."""
+        """Crop the face at its current box and hand the crop to its mesh."""
         x0, y0, x1, y1 = live.box
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
         side = max(2, round(max(x1 - x0, y1 - y0) * CROP_SCALE))
         sx0, sy0 = round(cx - side / 2), round(cy - side / 2)
         crop = _crop(self._cv2, image, sx0, sy0, side)
-        mesh = live.meshes[live.turn]
-        live.turn = (live.turn + 1) % len(live.meshes)
-        job = self._run(lambda: _mesh_points(mesh, crop))
+        mesh = live.mesh
+        job = self._run(live, lambda: _mesh_points(mesh, crop))
         live.jobs.append(_MeshJob(job, time_s, (sx0, sy0), float(side)))
 
     def _collect(self, live: _LiveTrack, keep: int) -> None:
@@ -484,6 +485,4 @@ class FaceTracker:
         self._live = []
         for det in self._detectors:
             det.close()
-        if self._pool is not None:
-            self._pool.shutdown()
         return sorted(self._done, key=lambda t: t.track_id)
