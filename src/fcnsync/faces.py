@@ -86,7 +86,7 @@ FACE_TOP, NOSE_TIP = LANDMARKS.index(10), LANDMARKS.index(1)  # their distance: 
 
 DETECT_EVERY = 5  # frames between detector rounds while no face is followed
 REDETECT_EVERY = 25  # frames between detector rounds while faces are followed (new faces)
-MESH_LAG = 2  # frames a face's crop may be placed behind the mesh results (frames in flight)
+MESH_LAG = 1  # frames a face's crop may be placed behind the mesh results (frames in flight)
 DETECT_SIDE_PX = 640  # the detector sees the frame scaled to this longest side
 MESH_CROP_PX = 256  # side of the square crop fed to the face mesh
 CROP_SCALE = 1.7  # crop side relative to the face box
@@ -234,34 +234,38 @@ def _rgb(image: Picture) -> np.ndarray:
     return image if isinstance(image, np.ndarray) else image.rgb
 
 
+def _padded(pixels: np.ndarray, x0: int, y0: int, x1: int, y1: int, fill: int) -> np.ndarray:
+    """``pixels[y0:y1, x0:x1]`` with ``fill`` where the box leaves the array."""
+    h, w = pixels.shape[:2]
+    out = np.full((y1 - y0, x1 - x0, *pixels.shape[2:]), fill, dtype=np.uint8)
+    ix0, iy0, ix1, iy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if ix1 > ix0 and iy1 > iy0:
+        out[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0] = pixels[iy0:iy1, ix0:ix1]
+    return out
+
+
 def _crop(cv2: Any, image: Picture, x0: int, y0: int, side: int) -> np.ndarray:
     """The square of ``side`` upright pixels at (``x0``, ``y0``) as (MESH_CROP_PX, MESH_CROP_PX,
-    3) RGB, black outside the picture. From a 4:2:0 frame only the crop is converted: its planes
-    are resampled straight from the stored (unscaled, unrotated) ones."""
-    out = MESH_CROP_PX
+    3) RGB, black outside the picture, resampled by pixel area (as the shipped model's training
+    crops were: its landmarks are sensitive to the resampling). From a 4:2:0 frame only the
+    crop is converted, cut from the stored planes."""
+    out, area = MESH_CROP_PX, cv2.INTER_AREA
     planes = None if isinstance(image, np.ndarray) else image.yuv420()
     if planes is None:
-        k = out / side
-        affine = np.array([[k, 0.0, -x0 * k], [0.0, k, -y0 * k]])
-        return cast(np.ndarray, cv2.warpAffine(_rgb(image), affine, (out, out)))
+        crop = _padded(_rgb(image), x0, y0, x0 + side, y0 + side, 0)
+        return cast(np.ndarray, cv2.resize(crop, (out, out), interpolation=area))
     assert not isinstance(image, np.ndarray)
-    # crop pixel -> upright pixel -> stored luma pixel, in one affine map
-    raw = image.raw_from_upright
-    to_upright = np.array([[side / out, 0.0, x0], [0.0, side / out, y0], [0.0, 0.0, 1.0]])
-    to_luma = raw @ to_upright
-    # a large step between stored pixels aliases: resample to twice the size, then average
-    over = 2 if abs(np.linalg.det(to_luma[:, :2])) > 1.5**2 else 1
-    to_luma[:, :2] /= over
-    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    y = cv2.warpAffine(planes[0], to_luma, (out * over,) * 2, flags=flags, borderValue=16)
-    to_chroma = np.hstack([to_luma[:, :2], to_luma[:, 2:] / 2])  # half-size output and planes
-    u, v = (
-        cv2.warpAffine(p, to_chroma, (out * over // 2,) * 2, flags=flags, borderValue=128)
-        for p in planes[1:]
+    bx0, by0, bx1, by1 = image.stored_box(x0, y0, x0 + side, y0 + side)
+    # even edges, so that the chroma planes cover the same pixels
+    rx0, ry0 = 2 * int(np.floor(bx0 / 2)), 2 * int(np.floor(by0 / 2))
+    rx1, ry1 = max(rx0 + 2, 2 * round(bx1 / 2)), max(ry0 + 2, 2 * round(by1 / 2))
+    y = _padded(planes[0], rx0, ry0, rx1, ry1, 16)  # limited-range black
+    u, v = (_padded(p, rx0 // 2, ry0 // 2, rx1 // 2, ry1 // 2, 128) for p in planes[1:])
+    k = image.rotation // 90
+    y, u, v = (
+        cv2.resize(np.rot90(p, k), (n, n), interpolation=area)
+        for p, n in ((y, out), (u, out // 2), (v, out // 2))
     )
-    if over > 1:
-        area = cv2.INTER_AREA
-        y, u, v = (cv2.resize(p, (p.shape[1] // over,) * 2, interpolation=area) for p in (y, u, v))
     i420 = np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)]).reshape(out * 3 // 2, out)
     return cast(np.ndarray, cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420))
 

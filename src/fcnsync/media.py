@@ -60,8 +60,8 @@ class VideoFrame:
 
     ``rgb`` is the whole picture, (height, width, 3) uint8 (converted once, then kept);
     ``rgb_within(side)`` the same scaled to fit ``side``; ``yuv420()`` the stored 8-bit 4:2:0
-    planes when that is the frame's format (else None), and ``raw_from_upright`` the affine map
-    (2, 3) from upright, scaled pixel coordinates to those of the stored luma plane.
+    planes when that is the frame's format (else None), and ``stored_box`` where a box of the
+    upright, scaled picture lies in them.
     """
 
     def __init__(self, time_s: float, frame: av.VideoFrame, max_side: int = MAX_DECODE_SIDE_PX):
@@ -116,21 +116,20 @@ class VideoFrame:
             planes.append(flat.reshape(-1, plane.line_size)[: plane.height, : plane.width])
         return planes[0], planes[1], planes[2]
 
-    @property
-    def raw_from_upright(self) -> np.ndarray:
-        """(2, 3) affine map: upright scaled (x, y) -> stored luma-plane (x, y)."""
-        w, h = self._frame.width, self._frame.height
-        xm, ym = self._scaled[0] - 1, self._scaled[1] - 1  # last pixel centres
-        rot = {  # upright (u, v) -> scaled stored (x, y), as np.rot90 turned it
-            0: [[1, 0, 0], [0, 1, 0]],
-            90: [[0, -1, xm], [1, 0, 0]],
-            180: [[-1, 0, xm], [0, -1, ym]],
-            270: [[0, 1, 0], [-1, 0, ym]],
+    def stored_box(
+        self, x0: float, y0: float, x1: float, y1: float
+    ) -> tuple[float, float, float, float]:
+        """The upright, scaled box [x0, x1) x [y0, y1) as a box of the stored luma plane
+        (pixel edges, not centres; rotation turns it into another axis-aligned box)."""
+        sw, sh = self._scaled
+        box = {  # in the scaled stored picture, as np.rot90 turned it
+            0: (x0, y0, x1, y1),
+            90: (sw - y1, x0, sw - y0, x1),
+            180: (sw - x1, sh - y1, sw - x0, sh - y0),
+            270: (y0, sh - x1, y1, sh - x0),
         }[self.rotation]
-        # scaled -> stored, pixel centres to pixel centres: x = s * (x' + 0.5) - 0.5
-        sx, sy = w / self._scaled[0], h / self._scaled[1]
-        to_stored = np.array([[sx, 0, (sx - 1) / 2], [0, sy, (sy - 1) / 2], [0, 0, 1]])
-        return (to_stored @ np.vstack([np.array(rot, dtype=np.float64), [0, 0, 1]]))[:2]
+        kx, ky = self._frame.width / sw, self._frame.height / sh
+        return box[0] * kx, box[1] * ky, box[2] * kx, box[3] * ky
 
 
 @dataclass
