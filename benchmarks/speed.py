@@ -35,7 +35,6 @@ DEFAULT_CLIPS = [
 
 def measure_one(path: str) -> dict[str, float]:
     """Run in a child process: decode alone, then the full pipeline, on one file."""
-    import av  # noqa: PLC0415
 
     from fcnsync.calibration import load_calibration  # noqa: PLC0415
     from fcnsync.faces import (
@@ -47,7 +46,6 @@ def measure_one(path: str) -> dict[str, float]:
     from fcnsync.pipeline import analyse, summarise_tracks, track_results  # noqa: PLC0415
 
     silence_native_stderr()
-    av.logging.set_level(av.logging.PANIC)
     model, cal = load_model(device="cpu"), load_calibration()
     # one-off start-up is not a file's time: imports, the first graphs, the first forward pass
     # (in a batch they are paid once); a short other clip runs first, untimed

@@ -14,7 +14,8 @@ from fcnsync.media import MediaReader, VideoFrame
 @pytest.mark.parametrize("rotation", [None, 90, 180, 270])
 def test_crop_from_the_stored_planes_matches_the_crop_from_the_upright_picture(tmp_path, rotation):
     clip = make_clip(tmp_path / "r.mp4", seconds=0.5, size=(320, 192), rotation=rotation)
-    frame = next(item for item in MediaReader(clip) if isinstance(item, VideoFrame))
+    with MediaReader(clip) as reader:
+        frame = next(item for item in reader if isinstance(item, VideoFrame))
     assert frame.yuv420() is not None  # the planes are used, not the whole-picture RGB
     w, h = frame.width, frame.height
     for x0, y0, side in [(0, 0, max(w, h)), (-w // 4, -h // 4, w), (w // 4, h // 4, h // 2)]:

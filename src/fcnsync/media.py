@@ -28,7 +28,11 @@ TS_TICKS_HZ = 90000  # MPEG-TS and -PS timestamps: 33 bits at 90 kHz, they wrap 
 TS_WRAP_S = 2**33 / TS_TICKS_HZ
 STALL_TIMEOUT_S = 30.0  # no new frame or sample for this long: the file is pathological
 
-av.logging.set_level(av.logging.PANIC)  # FFmpeg's own warnings would reach our users' stderr
+# FFmpeg's own warnings would reach our users' stderr: FFmpeg drops them itself. PyAV's Python
+# log callback stays off: decoder threads that log through it need the GIL, and a decoder
+# closed (its threads joined) by a thread holding the GIL would wait for them forever.
+av.logging.set_level(None)
+av.logging.set_libav_level(av.logging.PANIC)
 
 
 @dataclass(frozen=True)
