@@ -24,3 +24,15 @@ def test_crop_from_the_stored_planes_matches_the_crop_from_the_upright_picture(t
         assert from_planes.shape == (256, 256, 3)
         assert np.abs(from_planes - from_rgb).mean() < 2.0  # same place, colours to rounding
         assert from_rgb.std() > 10  # the crop holds the picture, not a blank
+
+
+def test_whole_picture_scaled_for_the_detector_keeps_the_upright_shape(tmp_path):
+    clip = make_clip(tmp_path / "r.mp4", seconds=0.5, size=(320, 192), rotation=90)
+    with MediaReader(clip) as reader:
+        frame = next(item for item in reader if isinstance(item, VideoFrame))
+    assert frame.rgb.shape == (192, 320, 3)  # upright, as the clip was made to be seen
+    small = frame.rgb_within(160)
+    assert small.shape == (96, 160, 3)  # scaled to fit 160, still upright
+    assert frame.rgb_within(1000) is frame.rgb  # never scaled up: the full picture itself
+    full = cv2.resize(frame.rgb, (160, 96), interpolation=cv2.INTER_AREA).astype(int)
+    assert np.abs(small.astype(int) - full).mean() < 3.0  # the same picture, not a turned one

@@ -77,7 +77,7 @@ def test_scan_of_a_mixed_folder_with_real_clips(dev_dir, tmp_path):
     assert "Traceback" not in r.stderr
 
 
-def test_face_mesh_on_two_threads_gives_the_same_landmarks_as_on_one(dev_dir):
+def test_face_mesh_on_its_own_thread_gives_the_same_landmarks_as_inline(dev_dir):
     import numpy as np
 
     from fcnsync.faces import FaceTracker

@@ -90,10 +90,8 @@ class VideoFrame:
 
     def rgb_within(self, max_side: int) -> np.ndarray:
         """The whole upright picture in RGB, scaled down to fit ``max_side`` (never up)."""
-        if self._rgb is not None or max_side >= max(self._scaled):
-            rgb = self.rgb
-            if max_side >= max(self._scaled):
-                return rgb
+        if max_side >= max(self._scaled):
+            return self.rgb
         k = max_side / max(self._scaled)
         sw, sh = self._scaled
         return self._convert(max(2, round(sw * k)), max(2, round(sh * k)))
