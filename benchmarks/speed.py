@@ -58,7 +58,7 @@ def measure_one(path: str) -> dict[str, float]:
     decode_only = time.perf_counter() - t0
     t0 = time.perf_counter()
     ex, evidence = analyse(path, tracker, model, cal, 15)  # what detect() runs
-    tracks, _ = track_results(evidence, ex.info.fps, cal, float(model.log_scale.detach().exp()))
+    tracks, _ = track_results(evidence, ex.info.fps, cal, model.logit_scale)
     t2 = time.perf_counter()
     res = summarise_tracks(path, ex, tracks, 15, t2 - t0)
     return {

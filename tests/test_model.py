@@ -83,3 +83,34 @@ def test_shipped_weights_load_and_a_damaged_copy_is_refused(tmp_path, monkeypatc
     monkeypatch.setattr(model_module, "shipped_weights_path", lambda name=None: damaged)
     with pytest.raises(ModelError, match="SHA-256"):
         load_model(device="cpu")
+
+
+def test_an_ensemble_scores_the_mean_of_its_members_and_survives_a_checkpoint(tmp_path):
+    from fcnsync.model import FCNSyncNet, ModelConfig, checkpoint_dict, ensemble
+
+    members = []
+    for seed in (1, 2, 3):
+        torch.manual_seed(seed)
+        members.append(FCNSyncNet(ModelConfig(channels=16, embed_dim=8, dropout=0.0)).eval())
+    both = ensemble(members).eval()
+    s = _sequence(60, 15)
+    (got,) = score_sequences(both, [s], 15)
+    each = [score_sequences(m, [s], 15)[0] for m in members]
+    assert np.allclose(got, np.mean(each, axis=0), atol=1e-5)
+    assert not np.allclose(each[0], each[1], atol=1e-3)  # the members do differ
+    scales = [float(m.log_scale.detach().exp()) for m in members]
+    assert both.logit_scale == pytest.approx(np.mean(scales))
+
+    path = tmp_path / "ensemble.pt"
+    torch.save(checkpoint_dict(both), path)
+    loaded = load_model(path, device="cpu")
+    assert loaded.cfg.members == 3
+    assert np.allclose(score_sequences(loaded, [s], 15)[0], got, atol=1e-6)
+
+
+def test_an_ensemble_refuses_members_of_different_shapes():
+    from fcnsync.model import FCNSyncNet, ModelConfig, ensemble
+
+    small = FCNSyncNet(ModelConfig(channels=16, embed_dim=8))
+    with pytest.raises(ModelError, match="one architecture"):
+        ensemble([small, FCNSyncNet(ModelConfig(channels=32, embed_dim=8))])

@@ -822,16 +822,31 @@ def calibrate(
 @click.option("--steps", type=click.IntRange(1), default=None, help="Training steps.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=click.IntRange(1), default=2, show_default=True)
+@click.option(
+    "--members",
+    type=click.IntRange(1),
+    default=None,
+    help="Networks trained with seeds SEED, SEED+1, ... and joined into one ensemble "
+    "(--out/ensemble.pt); 1 trains a single network. Default: as many as the shipped weights.",
+)
 def train(
-    data_dir: str, out_dir: str, cache_dir: str, steps: int | None, seed: int, threads: int
+    data_dir: str,
+    out_dir: str,
+    cache_dir: str,
+    steps: int | None,
+    seed: int,
+    threads: int,
+    members: int | None,
 ) -> None:
     """Train the network on DATA_DIR (a folder of in-sync talking clips, with or without a
     manifest.tsv). Resumes where an interrupted run in --out stopped."""
     from .faces import silence_native_stderr  # noqa: PLC0415
-    from .train import TrainConfig, prepare_tracks, train_screened  # noqa: PLC0415
+    from .train import TrainConfig, prepare_tracks, train_ensemble  # noqa: PLC0415
 
     silence_native_stderr()
     cfg = TrainConfig(seed=seed, threads=threads)
+    if members:
+        cfg.members = members
     if steps:
         cfg.steps = steps
     cache = os.path.join(cache_dir, os.path.basename(os.path.abspath(data_dir)))
@@ -839,7 +854,7 @@ def train(
     if not tracks:
         _fail(f"no usable clips (a face and speech) in {data_dir}")
     click.echo(f"{len(tracks)} clips of {len({t.person for t in tracks})} people", err=True)
-    last = train_screened(tracks, out_dir, cfg)
+    last = train_ensemble(tracks, out_dir, cfg)
     click.echo(f"wrote {last}", err=True)
 
 

@@ -106,7 +106,7 @@ def _model_predictions(
     ctx: int,
     max_lag: int,
 ) -> np.ndarray:
-    scale = float(model.log_scale.detach().exp())
+    scale = model.logit_scale
     n = len(tr.seq.lips)
     if ctx == 0:
         sc = score_sequences(model, [Sequence(tr.seq.lips, tr.seq.valid, audio, pad)], max_lag)[0]
@@ -221,7 +221,7 @@ def evidence_trials(
     and sound of different origin) has no right answer."""
     from .calibration import evidence_vector  # noqa: PLC0415
 
-    scale = float(model.log_scale.detach().exp())
+    scale = model.logit_scale
     pad = max_lag + CONTEXT_PAD
     rows: list[tuple[np.ndarray, float, float, str, int, int]] = []  # ev, pred, truth, clip, w, d
     for tr in tracks:

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +37,7 @@ class ModelConfig:
     visual_kernel: int = 5
     visual_layers: int = 3
     dropout: float = 0.1
+    members: int = 1  # networks trained apart (seeds) whose lag scores are averaged
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -91,7 +92,11 @@ class AudioEncoder(nn.Module):
 
 
 class FCNSyncNet(nn.Module):
-    """Scores lags between lip motion and audio for every video frame in one pass."""
+    """Scores lags between lip motion and audio for every video frame in one pass.
+
+    With ``cfg.members`` > 1 it is an ensemble: the first member's encoders are this module's
+    own, the others are in ``self.others``, and the lag scores are the members' mean (the
+    cosine of the members' unit embeddings laid end to end, scaled by 1 / members)."""
 
     def __init__(self, cfg: ModelConfig | None = None):
         super().__init__()
@@ -99,10 +104,21 @@ class FCNSyncNet(nn.Module):
         self.visual = VisualEncoder(self.cfg)
         self.audio = AudioEncoder(self.cfg)
         self.log_scale = nn.Parameter(torch.tensor(2.3))  # logit scale for cosine scores
+        single = replace(self.cfg, members=1)
+        self.others = nn.ModuleList([FCNSyncNet(single) for _ in range(self.cfg.members - 1)])
 
     @property
     def device(self) -> torch.device:
         return self.log_scale.device
+
+    @property
+    def logit_scale(self) -> float:
+        """What turns a lag curve of cosine scores into logits: the members' mean scale."""
+        scales = [self.log_scale] + [m.log_scale for m in self._others()]
+        return float(torch.stack([s.detach() for s in scales]).exp().mean())
+
+    def _others(self) -> list[FCNSyncNet]:
+        return cast(list[FCNSyncNet], list(self.others))
 
     def lag_scores(
         self, lips: torch.Tensor, valid: torch.Tensor, audio: torch.Tensor, max_lag: int
@@ -118,12 +134,31 @@ class FCNSyncNet(nn.Module):
         v = F.normalize(self.visual(lips, valid), dim=1)  # (B, D, T)
         a = F.normalize(self.audio(audio), dim=1)  # (B, D, T + 2L)
         windows = a.unfold(2, t, 1)  # (B, D, 2L + 1, T)
-        return torch.einsum("bdt,bdlt->blt", v, windows)
+        scores = torch.einsum("bdt,bdlt->blt", v, windows)
+        for member in self._others():
+            scores = scores + member.lag_scores(lips, valid, audio, max_lag)
+        return scores / (1 + len(self.others))
 
     def forward(
         self, lips: torch.Tensor, valid: torch.Tensor, audio: torch.Tensor, max_lag: int
     ) -> torch.Tensor:
         return self.lag_scores(lips, valid, audio, max_lag)
+
+
+def ensemble(models: list[FCNSyncNet]) -> FCNSyncNet:
+    """One network whose lag scores are the mean of ``models``' (same config, one member
+    each), e.g. the same training run with several seeds."""
+    if not models or any(m.cfg.members != 1 for m in models):
+        raise ModelError("an ensemble is built from single networks")
+    cfg = replace(models[0].cfg, members=len(models))
+    out = FCNSyncNet(cfg)
+    state = dict(models[0].state_dict())
+    for i, m in enumerate(models[1:]):
+        if replace(m.cfg, extra={}) != replace(models[0].cfg, extra={}):
+            raise ModelError("the members of an ensemble must share one architecture")
+        state.update({f"others.{i}.{k}": v for k, v in m.state_dict().items()})
+    out.load_state_dict(state)
+    return out
 
 
 def checkpoint_dict(model: FCNSyncNet, meta: dict[str, Any] | None = None) -> dict[str, Any]:

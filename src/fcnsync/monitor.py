@@ -255,7 +255,7 @@ def _windows(
     margin_s = (audio_pad_frames(max_lag) + 2) / fps + 0.5
     kept: dict[int, Track] = {}
     next_end: float | None = None
-    scale = float(model.log_scale.detach().exp())
+    scale = model.logit_scale
 
     def measure(start: float, end_s: float) -> Any:
         """The same measurement as ``detect`` on the part of the kept tracks in [start, end_s)."""

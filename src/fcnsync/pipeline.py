@@ -280,7 +280,7 @@ def track_evidence(
         audio = audio_on_grid(mel, start - pad / fps, fps, len(lips) + 2 * pad)
         usable.append((tr, start, Sequence(lips, valid, audio, pad), np.median(boxes, axis=0)))
     scores = score_sequences(model, [u[2] for u in usable], max_lag, batch_size=batch_size)
-    scale = float(model.log_scale.detach().exp())
+    scale = model.logit_scale
     out = []
     for (tr, start, seq, box), sc in zip(usable, scores, strict=True):
         n = len(seq.lips)
@@ -386,7 +386,7 @@ def measure_stretches(
     met while the stretches are decoded."""
     t0 = time.perf_counter() if t0 is None else t0
     ex, evidence = _score_stretches(stretches, model, calibration, max_lag, batch_size)
-    scale = float(model.log_scale.detach().exp())
+    scale = model.logit_scale
     tracks, _ = track_results(evidence, ex.info.fps, calibration, scale)
     return summarise_tracks(path, ex, tracks, max_lag, time.perf_counter() - t0)
 

@@ -61,6 +61,7 @@ class TrainConfig:
     model: dict = field(default_factory=lambda: {"channels": 64, "embed_dim": 32, "dropout": 0.3})
     screen_steps: int = 500  # a first model, trained this long, screens the labels
     screen_max_offset: float = 1.5  # clips it finds further off than this (frames) are set aside
+    members: int = 5  # networks trained apart (seeds seed, seed + 1, ...), shipped as one ensemble
 
 
 @dataclass
@@ -435,3 +436,33 @@ def train_screened(
     kept = [tr for tr in tracks if tr.name not in excluded]
     print(f"screening set aside {len(excluded)} of {len(tracks)} clips", file=sys.stderr)
     return train(kept, out, cfg, validate=validate)
+
+
+def train_ensemble(
+    tracks: list[CachedTrack], out_dir: str | os.PathLike[str], cfg: TrainConfig, validate=None
+) -> Path:
+    """``cfg.members`` networks, each trained as ``train_screened`` does in ``member<i>/``
+    with seed ``cfg.seed + i``, joined into ``ensemble.pt``: one checkpoint whose lag scores are
+    the members' mean. Members differ only in their seed (initialisation, windows drawn,
+    augmentation); averaging them removes much of what each learned of its training speakers
+    alone. With one member this is ``train_screened``. Resumes member by member."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    from .model import ensemble, load_model  # noqa: PLC0415
+
+    if cfg.members == 1:
+        return train_screened(tracks, out_dir, cfg, validate=validate)
+    out = Path(out_dir)
+    paths = []
+    for i in range(cfg.members):
+        member_cfg = replace(cfg, seed=cfg.seed + i, members=1)
+        print(f"member {i + 1} of {cfg.members} (seed {member_cfg.seed})", file=sys.stderr)
+        paths.append(train_screened(tracks, out / f"member{i}", member_cfg, validate=validate))
+    joined = ensemble([load_model(p, device="cpu") for p in paths])
+    train_meta: dict[str, object] = dict(cfg.__dict__)
+    train_meta["window_frames"] = list(cfg.window_frames)
+    meta = {"train": train_meta, "members": [str(p.relative_to(out)) for p in paths]}
+    path = out / "ensemble.pt"
+    torch.save(checkpoint_dict(joined, meta), path.with_suffix(".tmp"))
+    os.replace(path.with_suffix(".tmp"), path)
+    return path
