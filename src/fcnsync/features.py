@@ -224,19 +224,25 @@ def speech_activity(mel: LogMel, grid_start_s: float, fps: float, n_frames: int)
     return db
 
 
-def _umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Similarity transform (scale, R, t) that maps ``src`` (K, 3) onto ``dst`` (K, 3)."""
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s, d = src - mu_s, dst - mu_d
-    cov = d.T @ s / len(src)
+def _umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Similarity transforms that map each of ``src`` (N, K, 3) onto ``dst`` (K, 3), all N in
+    one batch: scales (N,), rotations (N, 3, 3) and translations (N, 3)."""
+    k = src.shape[1]
+    mu_s, mu_d = src.mean(axis=1), dst.mean(axis=0)
+    s, d = src - mu_s[:, None], dst - mu_d
+    cov = np.einsum("ki,nkj->nij", d, s) / k  # d.T @ s per frame
     u, sig, vt = np.linalg.svd(cov)
-    sign = np.ones(3)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        sign[-1] = -1
-    rot = u @ np.diag(sign) @ vt
-    var = (s**2).sum() / len(src)
-    scale = float((sig * sign).sum() / var) if var > 0 else 1.0
-    return scale, rot, mu_d - scale * rot @ mu_s
+    sign = np.ones((len(src), 3))
+    sign[np.linalg.det(u) * np.linalg.det(vt) < 0, -1] = -1  # a rotation, not a reflection
+    rot = u @ (sign[:, :, None] * vt)
+    var = (s**2).sum(axis=(1, 2)) / k
+    scale = np.where(var > 0, (sig * sign).sum(axis=1) / np.where(var > 0, var, 1.0), 1.0)
+    return scale, rot, mu_d - scale[:, None] * np.einsum("nij,nj->ni", rot, mu_s)
+
+
+def _apply(scale: np.ndarray, rot: np.ndarray, t: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """``_umeyama``'s transforms applied to ``pts`` (N, P, 3)."""
+    return scale[:, None, None] * np.einsum("nij,npj->npi", rot, pts) + t[:, None]
 
 
 def _unit(shape: np.ndarray) -> np.ndarray:
@@ -250,11 +256,8 @@ def _reference_shape(rigid: np.ndarray) -> np.ndarray:
     forehead is up (-y, image convention)."""
     ref = _unit(rigid[len(rigid) // 2])
     for _ in range(2):
-        aligned = []
-        for shape in rigid:
-            s, r, t = _umeyama(shape, ref)
-            aligned.append((s * (r @ shape.T)).T + t)
-        ref = _unit(np.median(np.stack(aligned), axis=0))
+        aligned = _apply(*_umeyama(rigid, ref), rigid)
+        ref = _unit(np.median(aligned, axis=0))
     x = ref[_EYE_R] - ref[_EYE_L]
     x /= np.linalg.norm(x)
     up = ref[_FOREHEAD] - ref[_NOSE]
@@ -281,9 +284,7 @@ def lip_features(points: np.ndarray) -> np.ndarray:
     lips = points[:, :N_LIP, :].astype(np.float64)
     ref = _reference_shape(rigid[ok])
     aligned = np.full_like(lips, np.nan)
-    for i in np.flatnonzero(ok):
-        scale, rot, tr = _umeyama(rigid[i], ref)
-        aligned[i] = (scale * (rot @ lips[i].T)).T + tr
+    aligned[ok] = _apply(*_umeyama(rigid[ok], ref), lips[ok])
     xy = aligned[:, :, :2]
     xy = xy - np.nanmedian(xy[ok], axis=0)
     # one scale per track: speakers who articulate little and much look alike to the model
