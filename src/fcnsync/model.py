@@ -18,10 +18,10 @@ from torch import nn
 from .errors import ModelError
 from .features import AUDIO_PER_FRAME, LIP_DIMS, N_MELS
 
-DEFAULT_WEIGHTS = "fcnsync-v1.pt"
+DEFAULT_WEIGHTS = "fcnsync-v2.pt"
 # SHA-256 of the checkpoints shipped in weights/; load_model refuses any other content.
 SHIPPED_SHA256: dict[str, str] = {
-    "fcnsync-v1.pt": "3856e072aea0ce70c14089706ac8e080e811402d1fc09e03ca2b2781bbabe0ec",
+    "fcnsync-v2.pt": "39381164c7d82b76167ba51dab536baea02196f4e18b4277d6d1e943d8784829",
 }
 
 
