@@ -86,7 +86,9 @@ FACE_TOP, NOSE_TIP = LANDMARKS.index(10), LANDMARKS.index(1)  # their distance: 
 
 DETECT_EVERY = 5  # frames between detector rounds while no face is followed
 REDETECT_EVERY = 25  # frames between detector rounds while faces are followed (new faces)
-MESH_LAG = 1  # frames a face's crop may be placed behind the mesh results (frames in flight)
+# frames a face's crop may be placed behind the mesh results (frames in flight): with 2 the next
+# crop is cut while the mesh works on the last one, instead of after it
+MESH_LAG = 2
 DETECT_SIDE_PX = 640  # the detector sees the frame scaled to this longest side
 MESH_CROP_PX = 256  # side of the square crop fed to the face mesh
 CROP_SCALE = 1.7  # crop side relative to the face box

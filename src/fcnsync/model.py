@@ -18,10 +18,10 @@ from torch import nn
 from .errors import ModelError
 from .features import AUDIO_PER_FRAME, LIP_DIMS, N_MELS
 
-DEFAULT_WEIGHTS = "fcnsync-v2.pt"
+DEFAULT_WEIGHTS = "fcnsync-v3.pt"
 # SHA-256 of the checkpoints shipped in weights/; load_model refuses any other content.
 SHIPPED_SHA256: dict[str, str] = {
-    "fcnsync-v2.pt": "39381164c7d82b76167ba51dab536baea02196f4e18b4277d6d1e943d8784829",
+    "fcnsync-v3.pt": "8fcf8c1f6f4ce4158e2351cf332b6b63371ce475150227c4b8b36bee0ecd73ff",
 }
 
 
