@@ -840,6 +840,7 @@ def train(
 ) -> None:
     """Train the network on DATA_DIR (a folder of in-sync talking clips, with or without a
     manifest.tsv). Resumes where an interrupted run in --out stopped."""
+    from .errors import FcnsyncError  # noqa: PLC0415
     from .faces import silence_native_stderr  # noqa: PLC0415
     from .train import TrainConfig, prepare_tracks, train_ensemble  # noqa: PLC0415
 
@@ -854,7 +855,10 @@ def train(
     if not tracks:
         _fail(f"no usable clips (a face and speech) in {data_dir}")
     click.echo(f"{len(tracks)} clips of {len({t.person for t in tracks})} people", err=True)
-    last = train_ensemble(tracks, out_dir, cfg)
+    try:
+        last = train_ensemble(tracks, out_dir, cfg)
+    except FcnsyncError as exc:
+        _fail(str(exc))
     click.echo(f"wrote {last}", err=True)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .errors import FcnsyncError
 from .features import (
     AUDIO_PER_FRAME,
     LOG_FLOOR,
@@ -360,15 +361,20 @@ def train(
                 state_path.with_suffix(".tmp"),
             )
             os.replace(state_path.with_suffix(".tmp"), state_path)
-            train_meta: dict[str, object] = dict(cfg.__dict__)
-            train_meta["window_frames"] = list(cfg.window_frames)
-            meta = {"train": train_meta, "step": step}
+            meta = {"train": _config_meta(cfg), "step": step}
             ckpt = checkpoint_dict(model, meta)
             torch.save(ckpt, out / f"step{step:06d}.pt")
             with open(log_path, "a") as fh:
                 fh.write(json.dumps(record) + "\n")
             print(json.dumps(record), file=sys.stderr, flush=True)
     return out / f"step{step:06d}.pt"
+
+
+def _config_meta(cfg: TrainConfig) -> dict[str, object]:
+    """The run's hyper-parameters as a checkpoint stores them."""
+    meta: dict[str, object] = dict(cfg.__dict__)
+    meta["window_frames"] = list(cfg.window_frames)
+    return meta
 
 
 def prepare_tracks(
@@ -435,6 +441,11 @@ def train_screened(
         excluded_path.write_text(json.dumps(excluded, indent=1, sort_keys=True) + "\n")
     kept = [tr for tr in tracks if tr.name not in excluded]
     print(f"screening set aside {len(excluded)} of {len(tracks)} clips", file=sys.stderr)
+    if not kept:
+        raise FcnsyncError(
+            f"a first model found all {len(tracks)} clips more than {cfg.screen_max_offset} "
+            "frames off sync: nothing is left to train on (are the clips in sync?)"
+        )
     return train(kept, out, cfg, validate=validate)
 
 
@@ -459,9 +470,7 @@ def train_ensemble(
         print(f"member {i + 1} of {cfg.members} (seed {member_cfg.seed})", file=sys.stderr)
         paths.append(train_screened(tracks, out / f"member{i}", member_cfg, validate=validate))
     joined = ensemble([load_model(p, device="cpu") for p in paths])
-    train_meta: dict[str, object] = dict(cfg.__dict__)
-    train_meta["window_frames"] = list(cfg.window_frames)
-    meta = {"train": train_meta, "members": [str(p.relative_to(out)) for p in paths]}
+    meta = {"train": _config_meta(cfg), "members": [str(p.relative_to(out)) for p in paths]}
     path = out / "ensemble.pt"
     torch.save(checkpoint_dict(joined, meta), path.with_suffix(".tmp"))
     os.replace(path.with_suffix(".tmp"), path)

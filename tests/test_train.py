@@ -1,0 +1,73 @@
+"""Training: a short ensemble run on synthetic clips, joined into one checkpoint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from synth import BarTracker, make_clip
+
+from fcnsync.errors import FcnsyncError
+from fcnsync.inference import Sequence, audio_pad_frames, score_sequences
+from fcnsync.model import load_model
+from fcnsync.pipeline import extract
+from fcnsync.train import TrainConfig, tracks_from_extracted, train_ensemble
+
+
+def _tracks(tmp_path):
+    tracks = []
+    for seed in range(2):
+        path = make_clip(tmp_path / f"c{seed}.mkv", seconds=4.0, seed=seed)
+        tracks += tracks_from_extracted(extract(path, BarTracker()), pad=40)
+    return tracks
+
+
+def _tiny(**kw) -> TrainConfig:
+    return TrainConfig(
+        steps=4,
+        screen_steps=2,
+        save_every=2,
+        batch_size=4,
+        threads=1,
+        model={"channels": 8, "embed_dim": 4, "dropout": 0.0},
+        **kw,
+    )
+
+
+def test_an_ensemble_run_trains_each_seed_and_joins_them_into_one_checkpoint(tmp_path):
+    tracks = _tracks(tmp_path)
+    # a 2-step screening model knows nothing yet: keep every clip
+    cfg = _tiny(seed=7, members=2, screen_max_offset=100.0)
+    assert len(tracks) == 2
+    out = tmp_path / "run"
+    path = train_ensemble(tracks, out, cfg)
+    assert path == out / "ensemble.pt"
+    joined = load_model(path, device="cpu")
+    members = [load_model(out / f"member{i}" / "step000004.pt", device="cpu") for i in (0, 1)]
+    assert joined.cfg.members == 2
+    assert [m.meta["train"]["seed"] for m in members] == [7, 8]  # type: ignore[index]
+    assert not all(  # the seeds made two different networks
+        torch.equal(p, q)
+        for p, q in zip(members[0].parameters(), members[1].parameters(), strict=True)
+    )
+    rng = np.random.default_rng(0)
+    pad, n = audio_pad_frames(15), 40
+    seq = Sequence(
+        lips=rng.normal(0, 1, (n, joined.cfg.lip_dims)).astype(np.float32),
+        valid=np.ones(n, bool),
+        audio=rng.normal(0, 1, ((n + 2 * pad) * 4, joined.cfg.audio_dims)).astype(np.float32),
+        pad=pad,
+    )
+    each = [score_sequences(m, [seq], 15)[0] for m in members]
+    assert np.allclose(score_sequences(joined, [seq], 15)[0], np.mean(each, axis=0), atol=1e-5)
+
+    # a second call finds every member finished: it trains nothing and writes the same file
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("step*.pt")}
+    train_ensemble(tracks, out, cfg)
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("step*.pt")} == before
+
+
+def test_training_with_every_clip_set_aside_is_a_clear_error(tmp_path):
+    cfg = _tiny(members=1, screen_max_offset=-1.0)  # every clip is "off sync"
+    with pytest.raises(FcnsyncError, match="nothing is left to train on"):
+        train_ensemble(_tracks(tmp_path), tmp_path / "run", cfg)
