@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import av
 import cv2
 import numpy as np
 import pytest
 from synth import make_clip
 
-from fcnsync.faces import _crop
+from fcnsync.faces import MESH_CROP_PX, _crop
 from fcnsync.media import MediaReader, VideoFrame
 
 
@@ -24,6 +25,26 @@ def test_crop_from_the_stored_planes_matches_the_crop_from_the_upright_picture(t
         assert from_planes.shape == (256, 256, 3)
         assert np.abs(from_planes - from_rgb).mean() < 2.0  # same place, colours to rounding
         assert from_rgb.std() > 10  # the crop holds the picture, not a blank
+
+
+def test_large_crop_averaged_in_blocks_first_shows_what_one_area_resampling_shows():
+    rng = np.random.default_rng(0)  # a smooth colour texture: any misplacement shows
+    noise = cv2.GaussianBlur(rng.normal(0, 1, (720, 1280, 3)).astype(np.float32), (0, 0), 16)
+    rgb = np.clip(128 + noise / noise.std() * 50, 0, 255).astype(np.uint8)
+    stored = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+    frame = VideoFrame(0.0, stored, max_side=1280)
+    w, h = frame.width, frame.height
+    # sides of 2.0-3.7 times the mesh's (not whole multiples: blocks are trimmed, then
+    # resampled), one reaching out of the picture
+    boxes = [(0, 0, 601), (-41, 13, 700), (27, -30, 947), (5, 3, 512), (-500, -200, 700)]
+    for dx, dy, side in boxes:
+        x0, y0 = w // 2 - side // 2 + dx, h // 2 - side // 2 + dy
+        two_stage = _crop(cv2, frame, x0, y0, side).astype(int)
+        one_area = _crop(cv2, frame.rgb, x0, y0, side).astype(int)  # one resampling of RGB
+        two_px = 2 * side // MESH_CROP_PX  # two pixels of the crop, in the picture's pixels
+        moved = _crop(cv2, frame.rgb, x0 + two_px, y0, side).astype(int)
+        diff = np.abs(two_stage - one_area).mean()
+        assert diff < 5.0 and diff < np.abs(two_stage - moved).mean() / 2
 
 
 def test_whole_picture_scaled_for_the_detector_keeps_the_upright_shape(tmp_path):

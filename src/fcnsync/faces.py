@@ -246,6 +246,22 @@ def _padded(pixels: np.ndarray, x0: int, y0: int, x1: int, y1: int, fill: int) -
     return out
 
 
+def _whole_blocks(a: int, b: int, block: int) -> tuple[int, int]:
+    """[a, b) trimmed about its centre to a whole number of ``block``s (a stays even)."""
+    length = b - a
+    trim = length % block
+    a += trim // 4 * 2
+    return a, a + length - trim
+
+
+def _block_mean(cv2: Any, plane: np.ndarray, k: int) -> np.ndarray:
+    """``plane`` averaged over k x k blocks (its sides are multiples of k); as is for k = 1."""
+    if k < 2:
+        return plane
+    h, w = plane.shape
+    return cast(np.ndarray, cv2.resize(plane, (w // k, h // k), interpolation=cv2.INTER_AREA))
+
+
 def _crop(cv2: Any, image: Picture, x0: int, y0: int, side: int) -> np.ndarray:
     """The square of ``side`` upright pixels at (``x0``, ``y0``) as (MESH_CROP_PX, MESH_CROP_PX,
     3) RGB, black outside the picture, resampled by pixel area (as the shipped model's training
@@ -261,11 +277,19 @@ def _crop(cv2: Any, image: Picture, x0: int, y0: int, side: int) -> np.ndarray:
     # even edges, so that the chroma planes cover the same pixels
     rx0, ry0 = 2 * int(np.floor(bx0 / 2)), 2 * int(np.floor(by0 / 2))
     rx1, ry1 = max(rx0 + 2, 2 * round(bx1 / 2)), max(ry0 + 2, 2 * round(by1 / 2))
+    # A crop of at least twice the mesh's side is first averaged over k x k blocks (cv2's fast
+    # integer path), then resampled by area: near the same pixels as one area resampling, at a
+    # third of its cost on a large face. The box is trimmed to whole blocks of both planes,
+    # about its centre (at most 2k - 1 pixels: under one pixel of the crop).
+    k = min(rx1 - rx0, ry1 - ry0) // out
+    if k >= 2:
+        rx0, rx1 = _whole_blocks(rx0, rx1, 2 * k)
+        ry0, ry1 = _whole_blocks(ry0, ry1, 2 * k)
     y = _padded(planes[0], rx0, ry0, rx1, ry1, 16)  # limited-range black
     u, v = (_padded(p, rx0 // 2, ry0 // 2, rx1 // 2, ry1 // 2, 128) for p in planes[1:])
-    k = image.rotation // 90
+    turn = image.rotation // 90
     y, u, v = (
-        cv2.resize(np.rot90(p, k), (n, n), interpolation=area)
+        cv2.resize(np.rot90(_block_mean(cv2, p, k), turn), (n, n), interpolation=area)
         for p, n in ((y, out), (u, out // 2), (v, out // 2))
     )
     i420 = np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)]).reshape(out * 3 // 2, out)
