@@ -5,7 +5,10 @@ model, the total, times real time, and peak memory. Prints a table; run it, don'
     python benchmarks/speed.py --long-minutes 30  # memory as videos get longer (one process each)
 
 Each file is measured in a fresh process, so peak RSS is that file's own, after a short warm-up
-clip (start-up costs that a batch pays once are not any file's time).
+clip (start-up costs that a batch pays once are not any file's time). ``cpu/fr`` is the CPU
+time per video frame of the whole run (every thread: decoder, face mesh, model), ``dec/fr``
+the same for decoding alone, ``cores`` the run's CPU time over its wall time: together they
+show how much of the machine a file used and what a frame costs, whatever the core count.
 """
 
 from __future__ import annotations
@@ -33,6 +36,12 @@ DEFAULT_CLIPS = [
 ]
 
 
+def _cpu_s() -> float:
+    """CPU time of this process so far, every thread (decoder and mesh threads too)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def measure_one(path: str) -> dict[str, float]:
     """Run in a child process: decode alone, then the full pipeline, on one file."""
 
@@ -51,15 +60,15 @@ def measure_one(path: str) -> dict[str, float]:
     # (in a batch they are paid once); a short other clip runs first, untimed
     analyse(str(DEV / WARMUP_CLIP), FaceTracker(), model, cal, 15)
     tracker = FaceTracker()
-    t0 = time.perf_counter()
+    c0, t0 = _cpu_s(), time.perf_counter()
     frames = 0
     for item in MediaReader(path):
         frames += isinstance(item, VideoFrame)  # counted, not converted
-    decode_only = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    decode_only, decode_cpu = time.perf_counter() - t0, _cpu_s() - c0
+    c0, t0 = _cpu_s(), time.perf_counter()
     ex, evidence = analyse(path, tracker, model, cal, 15)  # what detect() runs
     tracks, _ = track_results(evidence, ex.info.fps, cal, model.logit_scale)
-    t2 = time.perf_counter()
+    t2, total_cpu = time.perf_counter(), _cpu_s() - c0
     res = summarise_tracks(path, ex, tracks, 15, t2 - t0)
     return {
         "frames": frames,
@@ -72,6 +81,8 @@ def measure_one(path: str) -> dict[str, float]:
         "audio_s": ex.timings_s["audio"],
         "model_s": ex.timings_s["model"],
         "total_s": t2 - t0,
+        "decode_cpu_s": decode_cpu,
+        "total_cpu_s": total_cpu,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "status": res.status,
         "offset_frames": res.offset_frames if res.offset_frames is not None else float("nan"),
@@ -155,7 +166,8 @@ def main() -> None:
             clip.unlink()
     head = (
         f"{'file':44s} {'size':>10s} {'dur s':>6s} {'decode':>7s} {'track':>7s} "
-        f"{'model':>6s} {'total':>7s} {'x real':>7s} {'/decode':>7s} {'RSS MB':>7s}  status"
+        f"{'model':>6s} {'total':>7s} {'x real':>7s} {'/decode':>7s} {'cpu/fr':>7s} "
+        f"{'dec/fr':>7s} {'cores':>5s} {'RSS MB':>7s}  status"
     )
     print(head)
     sum_dur = sum_total = sum_dec = 0.0
@@ -165,6 +177,8 @@ def main() -> None:
             f"{name[:44]:44s} {r['width']:>4.0f}x{r['height']:<5.0f} {r['duration_s']:6.1f} "
             f"{r['decode_only_s']:7.2f} {r['track_s']:7.2f} {r['model_s']:6.2f} "
             f"{r['total_s']:7.2f} {x_real:7.1f} {r['total_s'] / r['decode_only_s']:7.1f} "
+            f"{1000 * r['total_cpu_s'] / r['frames']:7.2f} "
+            f"{1000 * r['decode_cpu_s'] / r['frames']:7.2f} {r['total_cpu_s'] / r['total_s']:5.2f} "
             f"{r['peak_rss_mb']:7.0f}  {r['status']} {r['offset_frames']:+.1f}"
         )
         sum_dur += r["duration_s"]
