@@ -12,7 +12,17 @@ from pathlib import Path
 import av
 import numpy as np
 
-from fcnsync.faces import LANDMARKS, LIP_INNER, LIP_OUTER, RIGID, Track, drain_tracks
+from fcnsync.faces import (
+    APPEARANCE_DIMS,
+    LANDMARKS,
+    LIP_INNER,
+    LIP_OUTER,
+    N_LIP,
+    RIGID,
+    Track,
+    drain_tracks,
+    mouth_appearance,
+)
 
 MOUTH_CX, MOUTH_CY = 0.5, 0.6  # relative position of the bar in the frame
 
@@ -141,6 +151,7 @@ class BarTracker:
             self.track.times_s.append(time_s)
             self.track.points.append(np.full((len(LANDMARKS), 3), np.nan, np.float32))
             self.track.boxes.append(np.zeros(4, np.float32))
+            self.track.appearance.append(np.full(APPEARANCE_DIMS, np.nan, np.float32))
             return
         top, bottom = float(rows.min()), float(rows.max() + 1)
         cy = (top + bottom) / 2
@@ -158,6 +169,7 @@ class BarTracker:
         pts[n_out + n_in :] = _RIGID_TEMPLATE + np.array([cx, h * 0.3, 0], np.float32)
         self.track.times_s.append(time_s)
         self.track.points.append(pts)
+        self.track.appearance.append(mouth_appearance(rgb, pts[:N_LIP, :2]))
         self.track.boxes.append(np.array([cx - w / 4, h * 0.1, cx + w / 4, h * 0.9], np.float32))
 
     def drain(self, before_s: float) -> list[Track]:

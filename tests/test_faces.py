@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from synth import make_clip
 
-from fcnsync.faces import MESH_CROP_PX, _crop
+from fcnsync.faces import LIP_INNER, LIP_OUTER, MESH_CROP_PX, _crop, mouth_appearance
 from fcnsync.media import MediaReader, VideoFrame
 
 
@@ -57,3 +57,26 @@ def test_whole_picture_scaled_for_the_detector_keeps_the_upright_shape(tmp_path)
     assert frame.rgb_within(1000) is frame.rgb  # never scaled up: the full picture itself
     full = cv2.resize(frame.rgb, (160, 96), interpolation=cv2.INTER_AREA).astype(int)
     assert np.abs(small.astype(int) - full).mean() < 3.0  # the same picture, not a turned one
+
+
+def _mouth(inside: int, open_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """A skin-coloured picture with red lips around a mouth of luma ``inside``, and its lip
+    points (outer, then inner) for a mouth ``open_px`` tall."""
+    image = np.full((120, 160, 3), (200, 160, 140), np.uint8)
+    ang = np.linspace(0, 2 * np.pi, len(LIP_OUTER), endpoint=False)
+    outer = np.stack([80 + 40 * np.cos(ang), 60 + (open_px / 2 + 12) * np.sin(ang)], axis=1)
+    inner = np.stack([80 + 30 * np.cos(ang), 60 + open_px / 2 * np.sin(ang)], axis=1)
+    cv2.fillPoly(image, [np.round(outer).astype(np.int32)], (170, 60, 70))
+    if open_px > 0:
+        cv2.fillPoly(image, [np.round(inner).astype(np.int32)], (inside,) * 3)
+    assert len(inner) == len(LIP_INNER)
+    return image, np.concatenate([outer, inner]).astype(np.float32)
+
+
+def test_mouth_appearance_tells_a_dark_mouth_from_teeth_and_a_closed_mouth():
+    dark = mouth_appearance(*_mouth(inside=15, open_px=20))
+    teeth = mouth_appearance(*_mouth(inside=245, open_px=20))
+    closed = mouth_appearance(*_mouth(inside=0, open_px=0))
+    assert dark[0] < -2 and dark[2] > 0.8 and dark[1] < 0.1  # darker than the lips, all of it
+    assert teeth[0] > 2 and teeth[1] > 0.8 and teeth[2] < 0.1  # brighter, all of it
+    assert np.allclose(closed, 0, atol=1e-3)  # the inside is the lips themselves

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from fcnsync.faces import APPEARANCE_DIMS
 from fcnsync.features import (
     AUDIO_PER_FRAME,
+    LIP_POINT_DIMS,
     N_MELS,
     MelStream,
     audio_on_grid,
@@ -77,7 +79,8 @@ def test_lip_features_ignore_head_pose_and_size():
     opening = np.sin(np.arange(n) / 3.0)
     pts = np.repeat(base[None], n, axis=0)
     pts[:, :40, 1] += 3 * opening[:, None] * np.sign(base[None, :40, 1])
-    feats = lip_features(pts)
+    appearance = rng.normal(0, 1, size=(n, APPEARANCE_DIMS)).astype(np.float32)
+    feats = lip_features(pts, appearance)
 
     def move(p, angle, scale, shift):
         c, s = np.cos(angle), np.sin(angle)
@@ -90,7 +93,14 @@ def test_lip_features_ignore_head_pose_and_size():
             for i, p in enumerate(pts)
         ]
     ).astype(np.float32)
-    assert np.allclose(lip_features(moved), feats, atol=1e-3)
+    assert np.allclose(lip_features(moved, appearance), feats, atol=1e-3)
     pts[5] = np.nan
-    f2 = lip_features(pts)
+    f2 = lip_features(pts, appearance)
     assert np.isnan(f2[5]).all() and np.isfinite(f2[4]).all()
+    # the appearance follows the lip points, standardised over the track's frames
+    shown = feats[:, LIP_POINT_DIMS:]
+    assert shown.shape == (n, APPEARANCE_DIMS)
+    assert np.allclose(shown.mean(axis=0), 0, atol=1e-5) and np.allclose(
+        shown.std(axis=0), 1, atol=1e-2
+    )
+    assert np.corrcoef(shown[:, 0], appearance[:, 0])[0, 1] > 0.999

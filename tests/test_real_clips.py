@@ -88,6 +88,7 @@ def test_face_mesh_on_its_own_thread_gives_the_same_landmarks_as_inline(dev_dir)
     two = extract(clip, FaceTracker(threads=2)).tracks
     assert len(one) == len(two) >= 1
     for a, b in zip(one, two, strict=True):
-        (ta, pa, _), (tb, pb, _) = a.arrays(), b.arrays()
+        (ta, pa, _, aa), (tb, pb, _, ab) = a.arrays(), b.arrays()
         assert len(ta) > 100 and np.array_equal(ta, tb)
         np.testing.assert_array_equal(pa, pb)
+        np.testing.assert_array_equal(aa, ab)

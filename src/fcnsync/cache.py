@@ -14,6 +14,8 @@ from .batch import expand_inputs
 from .errors import FcnsyncError
 from .pipeline import extract, save_extracted
 
+CACHE_FORMAT = 2  # 2: tracks carry the mouth's appearance
+
 
 @dataclass(frozen=True)
 class Clip:
@@ -61,7 +63,9 @@ def read_clips(root: str | os.PathLike[str]) -> list[Clip]:
 
 
 def cache_path(cache_dir: Path, clip_path: Path) -> Path:
-    key = hashlib.sha1(str(clip_path.resolve()).encode()).hexdigest()[:10]
+    """Where a clip's extraction is cached; a cache made by another ``CACHE_FORMAT`` is not
+    found, so it is made again."""
+    key = hashlib.sha1(f"{clip_path.resolve()}|{CACHE_FORMAT}".encode()).hexdigest()[:10]
     return cache_dir / f"{clip_path.stem}.{key}.npz"
 
 

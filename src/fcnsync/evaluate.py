@@ -142,7 +142,7 @@ def baseline_estimate(ex: Extracted, max_lag: int = 15) -> Estimate | None:
     the audio level, whole clip. None when there is no usable track."""
     best = None
     for track in ex.tracks:
-        times, points, _ = track.arrays()
+        times, points, _, _ = track.arrays()
         if len(times) < 2 or (best is not None and len(times) <= len(best[0])):
             continue
         best = (times, points)

@@ -92,6 +92,8 @@ MESH_LAG = 2
 DETECT_SIDE_PX = 640  # the detector sees the frame scaled to this longest side
 MESH_CROP_PX = 256  # side of the square crop fed to the face mesh
 CROP_SCALE = 1.7  # crop side relative to the face box
+APPEARANCE_DIMS = 3  # values per frame of ``mouth_appearance``
+APPEARANCE_MIN_SPREAD = 4.0  # luma levels added to the lips' spread: flat lips are not blown up
 MIN_FACE_PX = 24  # smaller faces are ignored: no lip detail left
 MAX_FACES = 4
 SCENE_CUT_DIFF = 40.0  # mean absolute difference (0..255) of 32x32 thumbnails that marks a cut
@@ -156,21 +158,47 @@ class Track:
 
     ``times_s`` (N,) frame times; ``points`` (N, P, 3) float32 pixel coordinates of
     ``LANDMARKS`` (x, y, z with z in x's scale), NaN where the mesh failed; ``boxes`` (N, 4)
-    x0, y0, x1, y1 in pixels of the decoded frame.
+    x0, y0, x1, y1 in pixels of the decoded frame; ``appearance`` (N, APPEARANCE_DIMS) float32,
+    ``mouth_appearance`` per frame, NaN where the mesh failed.
     """
 
     track_id: int
     times_s: list[float] = field(default_factory=list)
     points: list[np.ndarray] = field(default_factory=list)
     boxes: list[np.ndarray] = field(default_factory=list)
+    appearance: list[np.ndarray] = field(default_factory=list)
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The track as arrays: times (N,), points (N, P, 3), boxes (N, 4)."""
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The track as arrays: times (N,), points (N, P, 3), boxes (N, 4), appearance
+        (N, APPEARANCE_DIMS)."""
         return (
             np.asarray(self.times_s, dtype=np.float64),
             np.stack(self.points).astype(np.float32),
             np.stack(self.boxes).astype(np.float32),
+            np.stack(self.appearance).astype(np.float32).reshape(-1, APPEARANCE_DIMS),
         )
+
+    def part(self, start: int, stop: int | None = None) -> Track:
+        """Frames ``start:stop`` as a track of the same id."""
+        sl = slice(start, stop)
+        return Track(
+            self.track_id,
+            self.times_s[sl],
+            self.points[sl],
+            self.boxes[sl],
+            self.appearance[sl],
+        )
+
+    def extend(self, later: Track) -> None:
+        """Append the frames of ``later`` (the same face, after these)."""
+        self.times_s += later.times_s
+        self.points += later.points
+        self.boxes += later.boxes
+        self.appearance += later.appearance
+
+    def drop_first(self, k: int) -> None:
+        """Forget the first ``k`` frames."""
+        del self.times_s[:k], self.points[:k], self.boxes[:k], self.appearance[:k]
 
     @property
     def found_fraction(self) -> float:
@@ -186,10 +214,47 @@ def drain_tracks(tracks: list[Track], before_s: float, done: list[Track]) -> lis
         k = bisect.bisect_left(tr.times_s, before_s)
         if k == 0:
             continue
-        out.append(Track(tr.track_id, tr.times_s[:k], tr.points[:k], tr.boxes[:k]))
-        del tr.times_s[:k], tr.points[:k], tr.boxes[:k]
+        out.append(tr.part(0, k))
+        tr.drop_first(k)
     done[:] = [t for t in done if t.times_s]
     return sorted(out, key=lambda t: t.track_id)
+
+
+def mouth_appearance(image: np.ndarray, lips_xy: np.ndarray) -> np.ndarray:
+    """What the lip contour does not show (a dark mouth, teeth, the tongue), from the pixels.
+
+    ``image`` (H, W, 3) uint8 RGB; ``lips_xy`` (N_LIP, 2) the ``LIP_OUTER`` then ``LIP_INNER``
+    points in its pixels. Returns (APPEARANCE_DIMS,) float32: the mean luma inside the inner
+    lips against the lips' own (in units of the lips' spread), and the fractions of the inside
+    brighter and darker than the lips by that spread; zeros for a closed mouth.
+    """
+    import cv2  # noqa: PLC0415 - ships with the landmark library; loaded once the tracker runs
+
+    h, w = image.shape[:2]
+    outer, inner = lips_xy[: len(LIP_OUTER)], lips_xy[len(LIP_OUTER) : N_LIP]
+    x0, y0 = np.floor(np.clip(outer.min(axis=0), 0, [w - 1, h - 1])).astype(int)
+    x1, y1 = np.ceil(np.clip(outer.max(axis=0), 0, [w - 1, h - 1])).astype(int) + 1
+    closed = np.zeros(APPEARANCE_DIMS, dtype=np.float32)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return closed
+    luma = image[y0:y1, x0:x1].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    in_lips = np.zeros(luma.shape, np.uint8)
+    in_mouth = np.zeros(luma.shape, np.uint8)
+    cv2.fillPoly(in_lips, [np.round(outer - (x0, y0)).astype(np.int32)], 1)
+    cv2.fillPoly(in_mouth, [np.round(inner - (x0, y0)).astype(np.int32)], 1)
+    lips = luma[(in_lips > 0) & (in_mouth == 0)]
+    inside = luma[in_mouth > 0]
+    if len(lips) < 4 or len(inside) < 3:
+        return closed
+    mu, spread = float(lips.mean()), float(lips.std()) + APPEARANCE_MIN_SPREAD
+    return np.array(
+        [
+            (inside.mean() - mu) / spread,
+            (inside > mu + spread).mean(),
+            (inside < mu - spread).mean(),
+        ],
+        dtype=np.float32,
+    )
 
 
 @dataclass
@@ -200,6 +265,7 @@ class _MeshJob:
     time_s: float
     origin: tuple[int, int]  # crop's top-left corner in frame pixels
     px_per_unit: float  # frame pixels per unit of the mesh's normalised coordinates
+    crop: np.ndarray  # what the mesh saw, for the mouth's appearance
 
 
 class _LiveTrack:
@@ -476,7 +542,7 @@ class FaceTracker:
         crop = _crop(self._cv2, image, sx0, sy0, side)
         mesh = live.mesh
         job = self._run(live, lambda: _mesh_points(mesh, crop))
-        live.jobs.append(_MeshJob(job, time_s, (sx0, sy0), float(side)))
+        live.jobs.append(_MeshJob(job, time_s, (sx0, sy0), float(side), crop))
 
     def _collect(self, live: _LiveTrack, keep: int) -> None:
         """Take the mesh results of a track's oldest frames until ``keep`` remain in flight."""
@@ -484,6 +550,8 @@ class FaceTracker:
             job = live.jobs.popleft()
             pts = job.result.result()
             if pts is not None:
+                side = job.crop.shape[1]
+                appearance = mouth_appearance(job.crop, pts[:N_LIP, :2] * side)
                 pts = pts * job.px_per_unit
                 pts[:, 0] += job.origin[0]
                 pts[:, 1] += job.origin[1]
@@ -496,9 +564,11 @@ class FaceTracker:
                 live.fail_streak = 0
             else:
                 pts = np.full((len(LANDMARKS), 3), np.nan, dtype=np.float32)
+                appearance = np.full(APPEARANCE_DIMS, np.nan, dtype=np.float32)
                 live.fail_streak += 1
             live.track.times_s.append(job.time_s)
             live.track.points.append(pts)
+            live.track.appearance.append(appearance)
             live.track.boxes.append(np.asarray(live.box, dtype=np.float32))
 
     def drain(self, before_s: float) -> list[Track]:

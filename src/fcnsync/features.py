@@ -17,7 +17,7 @@ import librosa
 import numpy as np
 import torch
 
-from .faces import FACE_TOP, LOWER_INNER, N_LIP, NOSE_TIP, RIGID, UPPER_INNER
+from .faces import APPEARANCE_DIMS, FACE_TOP, LOWER_INNER, N_LIP, NOSE_TIP, RIGID, UPPER_INNER
 from .media import AUDIO_SAMPLE_RATE_HZ
 
 N_MELS = 40
@@ -27,7 +27,8 @@ MEL_RATE_HZ = AUDIO_SAMPLE_RATE_HZ / HOP_SAMPLES
 MEL_FMIN_HZ, MEL_FMAX_HZ = 50.0, 7600.0
 LOG_FLOOR = 1e-5
 AUDIO_PER_FRAME = 4  # audio feature samples per video frame on the grid (100 Hz at 25 fps)
-LIP_DIMS = N_LIP * 2  # x and y of each lip point after pose normalisation
+LIP_POINT_DIMS = N_LIP * 2  # x and y of each lip point after pose normalisation
+LIP_DIMS = LIP_POINT_DIMS + APPEARANCE_DIMS  # then the mouth's appearance
 MIN_LIP_SPREAD = 0.005  # face-size units: a still mouth is not blown up to unit motion
 MEL_OFFSET = 5.0  # added after mean normalisation so that silence stays below sound
 STREAM_BLOCK_S = 4.0  # MelStream computes in blocks of this many seconds
@@ -267,17 +268,19 @@ def _reference_shape(rigid: np.ndarray) -> np.ndarray:
     return ref @ np.stack([x, y, z]).T
 
 
-def lip_features(points: np.ndarray) -> np.ndarray:
-    """Pose- and scale-normalised lip shape per frame.
+def lip_features(points: np.ndarray, appearance: np.ndarray) -> np.ndarray:
+    """Pose- and scale-normalised lip shape per frame, then the mouth's appearance.
 
-    ``points`` (N, P, 3) float32 in pixels, in ``faces.LANDMARKS`` order, NaN where no face.
+    ``points`` (N, P, 3) float32 in pixels, in ``faces.LANDMARKS`` order, NaN where no face;
+    ``appearance`` (N, APPEARANCE_DIMS) ``faces.mouth_appearance`` per frame.
     Returns (N, LIP_DIMS) float32, NaN rows where no face: each frame's 3-D landmarks are
     aligned on the track's median rigid shape (eyes, nose, forehead), and the lip points' x, y
-    in that frame, minus the track's median mouth, divided by the track's RMS lip motion.
+    in that frame, minus the track's median mouth, divided by the track's RMS lip motion
+    (LIP_POINT_DIMS values); then the appearance standardised over the track.
     """
     n = len(points)
     out = np.full((n, LIP_DIMS), np.nan, dtype=np.float32)
-    ok = np.isfinite(points).all(axis=(1, 2))
+    ok = np.isfinite(points).all(axis=(1, 2)) & np.isfinite(appearance).all(axis=1)
     if not ok.any():
         return out
     rigid = points[:, N_LIP:, :].astype(np.float64)
@@ -290,7 +293,9 @@ def lip_features(points: np.ndarray) -> np.ndarray:
     # one scale per track: speakers who articulate little and much look alike to the model
     spread = float(np.sqrt(np.mean(xy[ok] ** 2))) if ok.sum() > 1 else 0.0
     xy = xy / max(spread, MIN_LIP_SPREAD)
-    out[ok] = xy[ok].reshape(int(ok.sum()), -1)
+    out[ok, :LIP_POINT_DIMS] = xy[ok].reshape(int(ok.sum()), -1)
+    seen = appearance[ok].astype(np.float64)
+    out[ok, LIP_POINT_DIMS:] = (seen - seen.mean(axis=0)) / (seen.std(axis=0) + 1e-3)
     assert len(RIGID) == points.shape[1] - N_LIP
     return out
 

@@ -18,10 +18,10 @@ from torch import nn
 from .errors import ModelError
 from .features import AUDIO_PER_FRAME, LIP_DIMS, N_MELS
 
-DEFAULT_WEIGHTS = "fcnsync-v3.pt"
+DEFAULT_WEIGHTS = "fcnsync-v4.pt"
 # SHA-256 of the checkpoints shipped in weights/; load_model refuses any other content.
 SHIPPED_SHA256: dict[str, str] = {
-    "fcnsync-v3.pt": "8fcf8c1f6f4ce4158e2351cf332b6b63371ce475150227c4b8b36bee0ecd73ff",
+    "fcnsync-v4.pt": "b9cad4f794274451b9d126d2ac37121906667d5446519bd7b2c259ba6dcc9266",
 }
 
 
@@ -208,5 +208,10 @@ def load_model(
     except Exception as exc:  # torch.load raises many kinds for a damaged file
         first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{ckpt_path} is not a valid fcnsync checkpoint ({first})") from None
+    if model.cfg.lip_dims != LIP_DIMS:
+        raise ModelError(
+            f"{ckpt_path} was trained on {model.cfg.lip_dims} lip features, this version makes "
+            f"{LIP_DIMS}: retrain it with this version (fcnsync train)"
+        )
     model.meta = ckpt.get("meta", {})  # type: ignore[assignment]
     return model.to(device).eval()

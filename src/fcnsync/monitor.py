@@ -263,7 +263,7 @@ def _windows(
         for t in kept.values():
             k = bisect.bisect_left(t.times_s, start)
             if k < len(t.times_s):
-                part.append(Track(t.track_id, t.times_s[k:], t.points[k:], t.boxes[k:]))
+                part.append(t.part(k))
         ex = Extracted(
             info=reader.info,
             tracks=part,
@@ -283,15 +283,12 @@ def _windows(
         start = end_s - window_s
         for piece in tracker.drain(end_s):
             if piece.track_id in kept:
-                tr = kept[piece.track_id]
-                tr.times_s += piece.times_s
-                tr.points += piece.points
-                tr.boxes += piece.boxes
+                kept[piece.track_id].extend(piece)
             else:
                 kept[piece.track_id] = piece
         for tr in list(kept.values()):
             k = bisect.bisect_left(tr.times_s, start)
-            del tr.points[:k], tr.boxes[:k], tr.times_s[:k]
+            tr.drop_first(k)
             if not tr.times_s:
                 del kept[tr.track_id]
         rec: dict[str, Any] = {

@@ -127,10 +127,11 @@ def save_extracted(ex: Extracted, path: str | os.PathLike[str]) -> None:
         "n_tracks": np.array(len(ex.tracks)),
     }
     for i, tr in enumerate(ex.tracks):
-        times, points, boxes = tr.arrays()
+        times, points, boxes, appearance = tr.arrays()
         arrays[f"t{i}_times"] = times
         arrays[f"t{i}_points"] = points
         arrays[f"t{i}_boxes"] = boxes
+        arrays[f"t{i}_appearance"] = appearance
     np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
 
 
@@ -273,10 +274,10 @@ def track_evidence(
     mel = normalise_mel(ex.mel)
     usable: list[tuple[Track, float, Sequence, np.ndarray]] = []
     for tr in ex.tracks:
-        times, points, boxes = tr.arrays()
+        times, points, boxes, appearance = tr.arrays()
         if len(times) < MIN_TRACK_FRAMES or tr.found_fraction < MIN_FACE_FRACTION:
             continue
-        start, lips, valid = track_on_grid(times, lip_features(points), fps)
+        start, lips, valid = track_on_grid(times, lip_features(points, appearance), fps)
         audio = audio_on_grid(mel, start - pad / fps, fps, len(lips) + 2 * pad)
         usable.append((tr, start, Sequence(lips, valid, audio, pad), np.median(boxes, axis=0)))
     scores = score_sequences(model, [u[2] for u in usable], max_lag, batch_size=batch_size)

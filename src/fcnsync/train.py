@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from .errors import FcnsyncError
 from .features import (
     AUDIO_PER_FRAME,
+    LIP_POINT_DIMS,
     LOG_FLOOR,
     LogMel,
     audio_on_grid,
@@ -39,6 +40,7 @@ from .pipeline import Extracted
 
 MIN_TRACK_FRAMES = 20
 MIN_FOUND_FRACTION = 0.5
+APPEARANCE_NOISE = 0.2  # s.d. of the noise on the mouth's appearance (track-normalised units)
 
 
 @dataclass
@@ -88,21 +90,22 @@ def tracks_from_raw(
     name: str,
     fps: float,
     mel: LogMel,
-    raw: list[tuple[np.ndarray, np.ndarray]],
+    raw: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
     pad: int,
     all_tracks: bool = False,
 ) -> list[CachedTrack]:
-    """Model inputs of one clip from its raw face tracks ``(times (N,), points (N, P, 3))`` and
+    """Model inputs of one clip from its raw face tracks ``(times (N,), points (N, P, 3),
+    appearance (N, APPEARANCE_DIMS))`` and
     its (not yet normalised) log-mel: the longest usable track, or all with ``all_tracks``."""
     mel = normalise_mel(mel)
     out = []
-    for i, (times, points) in enumerate(raw):
+    for i, (times, points, appearance) in enumerate(raw):
         if len(times) < MIN_TRACK_FRAMES:
             continue
         found = float(np.isfinite(points[:, 0, 0]).mean())
         if found < MIN_FOUND_FRACTION:
             continue
-        start, lips, valid = track_on_grid(times, lip_features(points), fps)
+        start, lips, valid = track_on_grid(times, lip_features(points, appearance), fps)
         n = len(lips)
         out.append(
             CachedTrack(
@@ -130,7 +133,10 @@ def load_cached(
 ) -> list[CachedTrack]:
     """``tracks_from_raw`` of a clip cached by ``pipeline.save_extracted``."""
     z = np.load(path)
-    raw = [(z[f"t{i}_times"], z[f"t{i}_points"]) for i in range(int(z["n_tracks"]))]
+    raw = [
+        (z[f"t{i}_times"], z[f"t{i}_points"], z[f"t{i}_appearance"])
+        for i in range(int(z["n_tracks"]))
+    ]
     mel = LogMel(float(z["mel_start_s"]), z["mel"], z["energy"])
     return tracks_from_raw(
         Path(path).name.split(".")[0], float(z["fps"]), mel, raw, pad, all_tracks
@@ -139,12 +145,19 @@ def load_cached(
 
 def tracks_from_extracted(ex: Extracted, pad: int, all_tracks: bool = False) -> list[CachedTrack]:
     """``tracks_from_raw`` of a freshly decoded file."""
-    raw = [tr.arrays()[:2] for tr in ex.tracks]
+    raw = []
+    for tr in ex.tracks:
+        times, points, _, appearance = tr.arrays()
+        raw.append((times, points, appearance))
     return tracks_from_raw(Path(ex.info.path).name, ex.info.fps, ex.mel, raw, pad, all_tracks)
 
 
 def _augment_lips(lips: torch.Tensor, gen: torch.Generator, anisotropy: float) -> torch.Tensor:
-    """(B, W, LIP_DIMS): random scale (x and y apart), rotation and per-point jitter."""
+    """(B, W, LIP_DIMS): random scale (x and y apart), rotation and per-point jitter of the lip
+    points; noise on the mouth's appearance."""
+    appearance = lips[..., LIP_POINT_DIMS:]
+    appearance = appearance + APPEARANCE_NOISE * torch.randn(appearance.shape, generator=gen)
+    lips = lips[..., :LIP_POINT_DIMS].contiguous()
     b, w, d = lips.shape
     pts = lips.view(b, w, d // 2, 2)
     scale = torch.exp(torch.empty(b, 1, 1, 1).uniform_(-0.3, 0.3, generator=gen))
@@ -158,7 +171,7 @@ def _augment_lips(lips: torch.Tensor, gen: torch.Generator, anisotropy: float) -
     pts = torch.einsum("bwpi,bji->bwpj", pts * scale, rot)
     sigma = torch.empty(b, 1, 1, 1).uniform_(0.0, 0.25, generator=gen)
     pts = pts + sigma * torch.randn(pts.shape, generator=gen)
-    return pts.reshape(b, w, d)
+    return torch.cat([pts.reshape(b, w, d), appearance], dim=-1)
 
 
 def _warp_mel(mel: torch.Tensor, gen: torch.Generator, amount: float) -> torch.Tensor:
