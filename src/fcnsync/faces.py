@@ -231,19 +231,20 @@ def mouth_appearance(image: np.ndarray, lips_xy: np.ndarray) -> np.ndarray:
     import cv2  # noqa: PLC0415 - ships with the landmark library; loaded once the tracker runs
 
     h, w = image.shape[:2]
-    outer, inner = lips_xy[: len(LIP_OUTER)], lips_xy[len(LIP_OUTER) : N_LIP]
-    x0, y0 = np.floor(np.clip(outer.min(axis=0), 0, [w - 1, h - 1])).astype(int)
-    x1, y1 = np.ceil(np.clip(outer.max(axis=0), 0, [w - 1, h - 1])).astype(int) + 1
+    n_outer = len(LIP_OUTER)
+    lo = np.clip(lips_xy[:n_outer].min(axis=0), 0, (w - 1, h - 1))
+    hi = np.clip(lips_xy[:n_outer].max(axis=0), 0, (w - 1, h - 1))
+    x0, y0, x1, y1 = int(lo[0]), int(lo[1]), int(np.ceil(hi[0])) + 1, int(np.ceil(hi[1])) + 1
     closed = np.zeros(APPEARANCE_DIMS, dtype=np.float32)
     if x1 - x0 < 4 or y1 - y0 < 4:
         return closed
-    luma = image[y0:y1, x0:x1].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    in_lips = np.zeros(luma.shape, np.uint8)
-    in_mouth = np.zeros(luma.shape, np.uint8)
-    cv2.fillPoly(in_lips, [np.round(outer - (x0, y0)).astype(np.int32)], 1)
-    cv2.fillPoly(in_mouth, [np.round(inner - (x0, y0)).astype(np.int32)], 1)
-    lips = luma[(in_lips > 0) & (in_mouth == 0)]
-    inside = luma[in_mouth > 0]
+    luma = cv2.cvtColor(image[y0:y1, x0:x1].astype(np.float32), cv2.COLOR_RGB2GRAY)
+    region = np.zeros(luma.shape, np.uint8)  # 1: the lips, 2: the mouth inside them
+    pts = np.round(lips_xy - (x0, y0)).astype(np.int32)
+    cv2.fillPoly(region, [pts[:n_outer]], 1)
+    cv2.fillPoly(region, [pts[n_outer:N_LIP]], 2)
+    lips = luma[region == 1]
+    inside = luma[region == 2]
     if len(lips) < 4 or len(inside) < 3:
         return closed
     mu, spread = float(lips.mean()), float(lips.std()) + APPEARANCE_MIN_SPREAD
@@ -257,15 +258,17 @@ def mouth_appearance(image: np.ndarray, lips_xy: np.ndarray) -> np.ndarray:
     )
 
 
+_Found = tuple[np.ndarray, np.ndarray] | None  # a frame's mesh points and mouth appearance
+
+
 @dataclass
 class _MeshJob:
     """One frame's crop handed to a mesh graph: the result comes back as crop-relative points."""
 
-    result: Future[np.ndarray | None]
+    result: Future[_Found]
     time_s: float
     origin: tuple[int, int]  # crop's top-left corner in frame pixels
     px_per_unit: float  # frame pixels per unit of the mesh's normalised coordinates
-    crop: np.ndarray  # what the mesh saw, for the mouth's appearance
 
 
 class _LiveTrack:
@@ -362,13 +365,15 @@ def _crop(cv2: Any, image: Picture, x0: int, y0: int, side: int) -> np.ndarray:
     return cast(np.ndarray, cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420))
 
 
-def _mesh_points(mesh: object, crop: np.ndarray) -> np.ndarray | None:
-    """``LANDMARKS`` of the one face in ``crop`` as (P, 3) in the mesh's normalised units."""
+def _mesh_points(mesh: object, crop: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``LANDMARKS`` of the one face in ``crop`` as (P, 3) in the mesh's normalised units, and
+    the mouth's appearance in it (run on the mesh's thread, beside the caller's work)."""
     res = mesh.process(crop)  # type: ignore[attr-defined]
     if not res.multi_face_landmarks:
         return None
     lm = res.multi_face_landmarks[0].landmark
-    return np.array([[lm[i].x, lm[i].y, lm[i].z] for i in LANDMARKS], dtype=np.float32)
+    pts = np.array([[lm[i].x, lm[i].y, lm[i].z] for i in LANDMARKS], dtype=np.float32)
+    return pts, mouth_appearance(crop, pts[:N_LIP, :2] * crop.shape[1])
 
 
 class FaceTracker:
@@ -425,10 +430,10 @@ class FaceTracker:
         return _LiveTrack(track, box, mesh, worker)
 
     @staticmethod
-    def _run(live: _LiveTrack, fn: Callable[[], np.ndarray | None]) -> Future[np.ndarray | None]:
+    def _run(live: _LiveTrack, fn: Callable[[], _Found]) -> Future[_Found]:
         if live.worker is not None:
             return live.worker.submit(fn)
-        done: Future[np.ndarray | None] = Future()
+        done: Future[_Found] = Future()
         try:
             done.set_result(fn())
         except Exception as exc:  # noqa: BLE001 - re-raised by .result(), as a thread's would be
@@ -542,16 +547,15 @@ class FaceTracker:
         crop = _crop(self._cv2, image, sx0, sy0, side)
         mesh = live.mesh
         job = self._run(live, lambda: _mesh_points(mesh, crop))
-        live.jobs.append(_MeshJob(job, time_s, (sx0, sy0), float(side), crop))
+        live.jobs.append(_MeshJob(job, time_s, (sx0, sy0), float(side)))
 
     def _collect(self, live: _LiveTrack, keep: int) -> None:
         """Take the mesh results of a track's oldest frames until ``keep`` remain in flight."""
         while len(live.jobs) > keep:
             job = live.jobs.popleft()
-            pts = job.result.result()
-            if pts is not None:
-                side = job.crop.shape[1]
-                appearance = mouth_appearance(job.crop, pts[:N_LIP, :2] * side)
+            found = job.result.result()
+            if found is not None:
+                pts, appearance = found
                 pts = pts * job.px_per_unit
                 pts[:, 0] += job.origin[0]
                 pts[:, 1] += job.origin[1]
