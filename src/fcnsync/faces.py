@@ -263,7 +263,8 @@ _Found = tuple[np.ndarray, np.ndarray] | None  # a frame's mesh points and mouth
 
 @dataclass
 class _MeshJob:
-    """One frame's crop handed to a mesh graph: the result comes back as crop-relative points."""
+    """One frame's crop handed to a mesh graph: the result comes back as crop-relative points
+    and the mouth's appearance (None where the mesh found no face)."""
 
     result: Future[_Found]
     time_s: float
