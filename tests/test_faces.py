@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 from synth import make_clip
 
-from fcnsync.faces import LIP_INNER, LIP_OUTER, MESH_CROP_PX, _crop, mouth_appearance
+from fcnsync.faces import (
+    APPEARANCE_DIMS,
+    LANDMARKS,
+    LIP_INNER,
+    LIP_OUTER,
+    MESH_CROP_PX,
+    Track,
+    _crop,
+    mouth_appearance,
+)
 from fcnsync.media import MediaReader, VideoFrame
 
 
@@ -80,3 +89,19 @@ def test_mouth_appearance_tells_a_dark_mouth_from_teeth_and_a_closed_mouth():
     assert dark[0] < -2 and dark[2] > 0.8 and dark[1] < 0.1  # darker than the lips, all of it
     assert teeth[0] > 2 and teeth[1] > 0.8 and teeth[2] < 0.1  # brighter, all of it
     assert np.allclose(closed, 0, atol=1e-3)  # the inside is the lips themselves
+
+
+def test_a_track_cut_joined_and_trimmed_keeps_its_frames_aligned():
+    track = Track(track_id=3)
+    for i in range(6):
+        track.times_s.append(float(i))
+        track.points.append(np.full((len(LANDMARKS), 3), i, np.float32))
+        track.boxes.append(np.full(4, i, np.float32))
+        track.appearance.append(np.full(APPEARANCE_DIMS, i, np.float32))
+    head, tail = track.part(0, 2), track.part(2)
+    head.extend(tail)
+    head.drop_first(1)
+    times, points, boxes, appearance = head.arrays()
+    assert head.track_id == 3 and times.tolist() == [1, 2, 3, 4, 5]
+    for per_frame in (points, boxes, appearance):  # every list moved with the times
+        assert per_frame.reshape(5, -1)[:, 0].tolist() == [1, 2, 3, 4, 5]

@@ -114,3 +114,14 @@ def test_an_ensemble_refuses_members_of_different_shapes():
     small = FCNSyncNet(ModelConfig(channels=16, embed_dim=8))
     with pytest.raises(ModelError, match="one architecture"):
         ensemble([small, FCNSyncNet(ModelConfig(channels=32, embed_dim=8))])
+
+
+def test_a_checkpoint_made_for_other_lip_features_is_refused_with_what_to_do(tmp_path):
+    from fcnsync.features import LIP_DIMS
+    from fcnsync.model import FCNSyncNet, ModelConfig, checkpoint_dict, load_model
+
+    older = FCNSyncNet(ModelConfig(channels=8, embed_dim=4, lip_dims=LIP_DIMS - 3))
+    path = tmp_path / "older.pt"
+    torch.save(checkpoint_dict(older), path)
+    with pytest.raises(ModelError, match=f"trained on {LIP_DIMS - 3} lip features.*retrain"):
+        load_model(path, device="cpu")

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import FcnsyncError
+from .faces import Track
 from .features import (
     AUDIO_PER_FRAME,
     LIP_POINT_DIMS,
@@ -95,8 +96,8 @@ def tracks_from_raw(
     all_tracks: bool = False,
 ) -> list[CachedTrack]:
     """Model inputs of one clip from its raw face tracks ``(times (N,), points (N, P, 3),
-    appearance (N, APPEARANCE_DIMS))`` and
-    its (not yet normalised) log-mel: the longest usable track, or all with ``all_tracks``."""
+    appearance (N, APPEARANCE_DIMS))`` and its (not yet normalised) log-mel: the longest usable
+    track, or all with ``all_tracks``."""
     mel = normalise_mel(mel)
     out = []
     for i, (times, points, appearance) in enumerate(raw):
@@ -145,10 +146,9 @@ def load_cached(
 
 def tracks_from_extracted(ex: Extracted, pad: int, all_tracks: bool = False) -> list[CachedTrack]:
     """``tracks_from_raw`` of a freshly decoded file."""
-    raw = []
-    for tr in ex.tracks:
-        times, points, _, appearance = tr.arrays()
-        raw.append((times, points, appearance))
+    raw = [
+        (times, points, appearance) for times, points, _, appearance in map(Track.arrays, ex.tracks)
+    ]
     return tracks_from_raw(Path(ex.info.path).name, ex.info.fps, ex.mel, raw, pad, all_tracks)
 
 
