@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-from fcnsync.faces import APPEARANCE_DIMS
+from fcnsync.faces import APPEARANCE_DIMS, LANDMARKS, LIP_INNER, LIP_OUTER, RIGID
 from fcnsync.features import (
     AUDIO_PER_FRAME,
     LIP_POINT_DIMS,
@@ -13,6 +14,7 @@ from fcnsync.features import (
     audio_on_grid,
     lip_features,
     mel_of_samples,
+    mirror_lips,
     track_on_grid,
 )
 from fcnsync.media import AUDIO_SAMPLE_RATE_HZ as SR
@@ -104,3 +106,28 @@ def test_lip_features_ignore_head_pose_and_size():
         shown.std(axis=0), 1, atol=1e-2
     )
     assert np.corrcoef(shown[:, 0], appearance[:, 0])[0, 1] > 0.999
+
+
+# each landmark's left-right partner on the face mesh (points on the middle line are their own)
+_PARTNERS = {61: 291, 146: 375, 91: 321, 181: 405, 84: 314, 185: 409, 40: 270, 39: 269, 37: 267}
+_PARTNERS |= {78: 308, 95: 324, 88: 318, 178: 402, 87: 317, 191: 415, 80: 310, 81: 311, 82: 312}
+_PARTNERS |= {33: 263, 133: 362, 234: 454, 127: 356, 50: 280}
+_PARTNERS |= {b: a for a, b in _PARTNERS.items()}
+
+
+def test_mirrored_lip_features_are_the_features_of_the_face_seen_in_a_mirror():
+    assert len(LIP_OUTER) + len(LIP_INNER) + len(RIGID) == len(LANDMARKS)
+    rng = np.random.default_rng(1)
+    n = 30
+    pts = rng.normal(0, 30, size=(n, len(LANDMARKS), 3)).astype(np.float32)
+    pts[:, :, 0] += 2 * np.sin(np.arange(n) / 2.0)[:, None]  # some motion, some head turn
+    pts[:, :40] += rng.normal(0, 2, size=(n, 40, 3)).astype(np.float32)
+    appearance = rng.normal(0, 1, size=(n, APPEARANCE_DIMS)).astype(np.float32)
+    # the mirror image: x turns over and every point takes its partner's name
+    partner = [LANDMARKS.index(_PARTNERS.get(i, i)) for i in LANDMARKS]
+    seen = pts[:, partner] * np.array([-1, 1, 1], np.float32)
+    feats = lip_features(pts, appearance)
+    expected = mirror_lips(torch.from_numpy(feats)).numpy()
+    assert np.allclose(lip_features(seen, appearance), expected, atol=1e-3)
+    assert not np.allclose(expected, feats, atol=0.1)  # a mirror image is another input
+    assert np.allclose(mirror_lips(torch.from_numpy(expected)).numpy(), feats)

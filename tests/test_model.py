@@ -108,6 +108,27 @@ def test_an_ensemble_scores_the_mean_of_its_members_and_survives_a_checkpoint(tm
     assert np.allclose(score_sequences(loaded, [s], 15)[0], got, atol=1e-6)
 
 
+def test_a_mirrored_ensemble_scores_a_face_and_its_mirror_image_alike(tmp_path):
+    from fcnsync.features import mirror_lips
+    from fcnsync.model import FCNSyncNet, ModelConfig, checkpoint_dict, ensemble
+
+    members = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        members.append(FCNSyncNet(ModelConfig(channels=16, embed_dim=8, dropout=0.0)).eval())
+    plain, mirrored = ensemble(members).eval(), ensemble(members, mirror=True).eval()
+    s = _sequence(60, 15)
+    flipped = Sequence(mirror_lips(torch.from_numpy(s.lips)).numpy(), s.valid, s.audio, s.pad)
+    (got,) = score_sequences(mirrored, [s], 15)
+    (as_plain, of_mirror) = score_sequences(plain, [s, flipped], 15)
+    assert not np.allclose(as_plain, of_mirror, atol=1e-3)  # a plain network tells them apart
+    assert np.allclose(got, (as_plain + of_mirror) / 2, atol=1e-5)  # the mean of both views
+    assert np.allclose(score_sequences(mirrored, [flipped], 15)[0], got, atol=1e-5)
+    path = tmp_path / "mirrored.pt"
+    torch.save(checkpoint_dict(mirrored), path)
+    assert load_model(path, device="cpu").cfg.mirror  # the checkpoint keeps the setting
+
+
 def test_an_ensemble_refuses_members_of_different_shapes():
     from fcnsync.model import FCNSyncNet, ModelConfig, ensemble
 

@@ -300,6 +300,29 @@ def lip_features(points: np.ndarray, appearance: np.ndarray) -> np.ndarray:
     return out
 
 
+def _mirror_index(lip_dims: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where each lip feature comes from in the mirror image of the face, and its sign."""
+    # each contour (outer, then inner) starts at a mouth corner and goes round: point k's
+    # left-right partner is point (half/2 - k) mod half (the corners swap, the middles stay)
+    half = N_LIP // 2
+    partner = np.array([(half // 2 - k) % half + c * half for c in (0, 1) for k in range(half)])
+    source = np.arange(lip_dims)
+    sign = np.ones(lip_dims, dtype=np.float32)
+    source[:LIP_POINT_DIMS] = (2 * partner[:, None] + (0, 1)).reshape(-1)
+    sign[:LIP_POINT_DIMS:2] = -1.0  # x turns over; the mouth's appearance does not change
+    return source, sign
+
+
+def mirror_lips(lips: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """``lips`` (``lip_features`` along ``dim``) as the mirror image of the same face shows
+    them: each lip point takes its left-right partner's place, with x negated."""
+    source, sign = _mirror_index(lips.shape[dim])
+    shape = [1] * lips.dim()
+    shape[dim] = len(sign)
+    index = torch.from_numpy(source).to(lips.device)
+    return lips.index_select(dim, index) * torch.from_numpy(sign).to(lips).view(shape)
+
+
 def track_on_grid(
     times_s: np.ndarray, values: np.ndarray, fps: float
 ) -> tuple[float, np.ndarray, np.ndarray]:

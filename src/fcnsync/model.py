@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import ModelError
-from .features import AUDIO_PER_FRAME, LIP_DIMS, N_MELS
+from .features import AUDIO_PER_FRAME, LIP_DIMS, N_MELS, mirror_lips
 
 DEFAULT_WEIGHTS = "fcnsync-v4.pt"
 # SHA-256 of the checkpoints shipped in weights/; load_model refuses any other content.
@@ -38,6 +38,7 @@ class ModelConfig:
     visual_layers: int = 3
     dropout: float = 0.1
     members: int = 1  # networks trained apart (seeds) whose lag scores are averaged
+    mirror: bool = False  # also score the lips' mirror image (features.mirror_lips): the mean
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -130,14 +131,22 @@ class FCNSyncNet(nn.Module):
         Returns (B, 2 * max_lag + 1, T): entry [b, max_lag + l, t] compares video frame t with
         the audio of frame t + l, so a peak at lag l means the audio is l frames late.
         """
-        t = lips.shape[2]
-        v = F.normalize(self.visual(lips, valid), dim=1)  # (B, D, T)
-        a = F.normalize(self.audio(audio), dim=1)  # (B, D, T + 2L)
-        windows = a.unfold(2, t, 1)  # (B, D, 2L + 1, T)
-        scores = torch.einsum("bdt,bdlt->blt", v, windows)
+        views = [lips, mirror_lips(lips, dim=1)] if self.cfg.mirror else [lips]
+        scores = self._view_scores(views, valid, audio)
         for member in self._others():
-            scores = scores + member.lag_scores(lips, valid, audio, max_lag)
-        return scores / (1 + len(self.others))
+            scores = scores + member._view_scores(views, valid, audio)
+        return scores / ((1 + len(self.others)) * len(views))
+
+    def _view_scores(
+        self, views: list[torch.Tensor], valid: torch.Tensor, audio: torch.Tensor
+    ) -> torch.Tensor:
+        """This network's own lag scores, summed over the ``views`` of the same lips."""
+        windows = F.normalize(self.audio(audio), dim=1).unfold(2, views[0].shape[2], 1)
+        scores = torch.zeros(())
+        for lips in views:
+            v = F.normalize(self.visual(lips, valid), dim=1)  # (B, D, T)
+            scores = scores + torch.einsum("bdt,bdlt->blt", v, windows)  # windows (B, D, 2L+1, T)
+        return scores
 
     def forward(
         self, lips: torch.Tensor, valid: torch.Tensor, audio: torch.Tensor, max_lag: int
@@ -145,12 +154,13 @@ class FCNSyncNet(nn.Module):
         return self.lag_scores(lips, valid, audio, max_lag)
 
 
-def ensemble(models: list[FCNSyncNet]) -> FCNSyncNet:
+def ensemble(models: list[FCNSyncNet], mirror: bool = False) -> FCNSyncNet:
     """One network whose lag scores are the mean of ``models``' (same config, one member
-    each), e.g. the same training run with several seeds."""
+    each), e.g. the same training run with several seeds; with ``mirror`` the mean over the
+    lips and their mirror image too."""
     if not models or any(m.cfg.members != 1 for m in models):
         raise ModelError("an ensemble is built from single networks")
-    cfg = replace(models[0].cfg, members=len(models))
+    cfg = replace(models[0].cfg, members=len(models), mirror=mirror)
     out = FCNSyncNet(cfg)
     state = dict(models[0].state_dict())
     for i, m in enumerate(models[1:]):

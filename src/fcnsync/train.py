@@ -30,6 +30,7 @@ from .features import (
     LogMel,
     audio_on_grid,
     lip_features,
+    mirror_lips,
     mouth_opening,
     normalise_mel,
     speech_activity,
@@ -59,6 +60,7 @@ class TrainConfig:
     speed_jitter: float = 0.2  # replay clips at exp(U(-x, x)) times their speed
     vtlp: float = 0.12  # warp the mel axis by up to this factor (vocal tract length)
     lip_anisotropy: float = 0.25  # scale lip x and y independently by exp(U(-x, x))
+    mirror: float = 0.5  # show a window's lips mirrored (left-right) with this probability
     seed: int = 0
     save_every: int = 250
     threads: int = 2
@@ -152,9 +154,12 @@ def tracks_from_extracted(ex: Extracted, pad: int, all_tracks: bool = False) -> 
     return tracks_from_raw(Path(ex.info.path).name, ex.info.fps, ex.mel, raw, pad, all_tracks)
 
 
-def _augment_lips(lips: torch.Tensor, gen: torch.Generator, anisotropy: float) -> torch.Tensor:
+def _augment_lips(
+    lips: torch.Tensor, gen: torch.Generator, anisotropy: float, mirror: float
+) -> torch.Tensor:
     """(B, W, LIP_DIMS): random scale (x and y apart), rotation and per-point jitter of the lip
-    points; noise on the mouth's appearance."""
+    points; noise on the mouth's appearance; the mirror image of the face with probability
+    ``mirror``."""
     appearance = lips[..., LIP_POINT_DIMS:]
     appearance = appearance + APPEARANCE_NOISE * torch.randn(appearance.shape, generator=gen)
     lips = lips[..., :LIP_POINT_DIMS].contiguous()
@@ -171,7 +176,11 @@ def _augment_lips(lips: torch.Tensor, gen: torch.Generator, anisotropy: float) -
     pts = torch.einsum("bwpi,bji->bwpj", pts * scale, rot)
     sigma = torch.empty(b, 1, 1, 1).uniform_(0.0, 0.25, generator=gen)
     pts = pts + sigma * torch.randn(pts.shape, generator=gen)
-    return torch.cat([pts.reshape(b, w, d), appearance], dim=-1)
+    out = torch.cat([pts.reshape(b, w, d), appearance], dim=-1)
+    if mirror <= 0:
+        return out
+    flip = torch.rand(b, 1, 1, generator=gen) < mirror  # the same face seen in a mirror
+    return torch.where(flip, mirror_lips(out), out)
 
 
 def _warp_mel(mel: torch.Tensor, gen: torch.Generator, amount: float) -> torch.Tensor:
@@ -339,7 +348,7 @@ def train(
     while step < cfg.steps:
         window = cfg.window_frames[step % len(cfg.window_frames)]
         lips, valid, audio, target = sampler.batch(window)
-        lips = _augment_lips(lips, gen, cfg.lip_anisotropy)
+        lips = _augment_lips(lips, gen, cfg.lip_anisotropy, cfg.mirror)
         audio = _augment_audio(audio, gen, cfg.vtlp)
         loss, acc = loss_fn(model, lips, valid, audio, target, cfg.max_lag, cfg.frame_loss_weight)
         opt.zero_grad()
@@ -482,7 +491,8 @@ def train_ensemble(
         member_cfg = replace(cfg, seed=cfg.seed + i, members=1)
         print(f"member {i + 1} of {cfg.members} (seed {member_cfg.seed})", file=sys.stderr)
         paths.append(train_screened(tracks, out / f"member{i}", member_cfg, validate=validate))
-    joined = ensemble([load_model(p, device="cpu") for p in paths])
+    # networks trained on mirrored faces also score both views of each face (model.py)
+    joined = ensemble([load_model(p, device="cpu") for p in paths], mirror=cfg.mirror > 0)
     meta = {"train": _config_meta(cfg), "members": [str(p.relative_to(out)) for p in paths]}
     path = out / "ensemble.pt"
     torch.save(checkpoint_dict(joined, meta), path.with_suffix(".tmp"))
