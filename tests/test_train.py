@@ -8,6 +8,7 @@ import torch
 from synth import BarTracker, make_clip
 
 from fcnsync.errors import FcnsyncError
+from fcnsync.features import mirror_lips
 from fcnsync.inference import Sequence, audio_pad_frames, score_sequences
 from fcnsync.model import load_model
 from fcnsync.pipeline import extract
@@ -58,7 +59,10 @@ def test_an_ensemble_run_trains_each_seed_and_joins_them_into_one_checkpoint(tmp
         audio=rng.normal(0, 1, ((n + 2 * pad) * 4, joined.cfg.audio_dims)).astype(np.float32),
         pad=pad,
     )
-    each = [score_sequences(m, [seq], 15)[0] for m in members]
+    # networks trained on mirrored faces are joined to score each face as seen and mirrored
+    assert joined.cfg.mirror and not any(m.cfg.mirror for m in members)
+    flipped = Sequence(mirror_lips(torch.from_numpy(seq.lips)).numpy(), seq.valid, seq.audio, pad)
+    each = [score_sequences(m, [s], 15)[0] for m in members for s in (seq, flipped)]
     assert np.allclose(score_sequences(joined, [seq], 15)[0], np.mean(each, axis=0), atol=1e-5)
 
     # a second call finds every member finished: it trains nothing and writes the same file

@@ -18,10 +18,10 @@ from torch import nn
 from .errors import ModelError
 from .features import AUDIO_PER_FRAME, LIP_DIMS, N_MELS, mirror_lips
 
-DEFAULT_WEIGHTS = "fcnsync-v4.pt"
+DEFAULT_WEIGHTS = "fcnsync-v5.pt"
 # SHA-256 of the checkpoints shipped in weights/; load_model refuses any other content.
 SHIPPED_SHA256: dict[str, str] = {
-    "fcnsync-v4.pt": "b9cad4f794274451b9d126d2ac37121906667d5446519bd7b2c259ba6dcc9266",
+    "fcnsync-v5.pt": "e1ddee4fb2e15e1921659a5a2d2b7a68875aae8a9bae42b616d64e2e5ff93228",
 }
 
 
