@@ -129,7 +129,8 @@ class FCNSyncNet(nn.Module):
         ``lips`` (B, lip_dims, T), ``valid`` (B, T) float 0/1, ``audio`` (B, audio_dims,
         4 * (T + 2 * max_lag)) covering video frames -max_lag .. T + max_lag.
         Returns (B, 2 * max_lag + 1, T): entry [b, max_lag + l, t] compares video frame t with
-        the audio of frame t + l, so a peak at lag l means the audio is l frames late.
+        the audio of frame t + l, so a peak at lag l means the audio is l frames late. With
+        ``cfg.mirror`` the mean over the lips and their mirror image (``features.mirror_lips``).
         """
         views = [lips, mirror_lips(lips, dim=1)] if self.cfg.mirror else [lips]
         scores = self._view_scores(views, valid, audio)
@@ -142,7 +143,7 @@ class FCNSyncNet(nn.Module):
     ) -> torch.Tensor:
         """This network's own lag scores, summed over the ``views`` of the same lips."""
         windows = F.normalize(self.audio(audio), dim=1).unfold(2, views[0].shape[2], 1)
-        scores = torch.zeros(())
+        scores = torch.zeros((), device=windows.device)
         for lips in views:
             v = F.normalize(self.visual(lips, valid), dim=1)  # (B, D, T)
             scores = scores + torch.einsum("bdt,bdlt->blt", v, windows)  # windows (B, D, 2L+1, T)
