@@ -501,9 +501,10 @@ class FaceTracker:
             self._live = []
         every = self.redetect_every if self._live else self.detect_every
         if cut or self._since_detect is None or self._since_detect + 1 >= every:
+            boxes = self._detect(image)  # while the meshes finish the frames in flight
             for live in self._live:
                 self._collect(live, keep=0)
-            self._associate(self._detect(image))
+            self._associate(boxes)
             self._since_detect = 0
         else:
             self._since_detect += 1
