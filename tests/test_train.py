@@ -75,3 +75,20 @@ def test_training_with_every_clip_set_aside_is_a_clear_error(tmp_path):
     cfg = _tiny(members=1, screen_max_offset=-1.0)  # every clip is "off sync"
     with pytest.raises(FcnsyncError, match="nothing is left to train on"):
         train_ensemble(_tracks(tmp_path), tmp_path / "run", cfg)
+
+
+def test_training_windows_are_mirrored_as_often_as_asked():
+    from fcnsync.features import LIP_DIMS
+    from fcnsync.train import _augment_lips
+
+    lips = torch.randn(400, 9, LIP_DIMS, generator=torch.Generator().manual_seed(0))
+
+    def augmented(mirror: float) -> torch.Tensor:  # the same random draws but the mirror's
+        return _augment_lips(lips, torch.Generator().manual_seed(1), 0.25, mirror)
+
+    plain, flipped = augmented(0.0), augmented(1.0)
+    assert torch.allclose(flipped, mirror_lips(plain))  # every window mirrored
+    half = augmented(0.5)
+    mirrored = torch.isclose(half, mirror_lips(plain)).all(dim=(1, 2))
+    assert torch.equal(mirrored, ~torch.isclose(half, plain).all(dim=(1, 2)))  # one or the other
+    assert 0.4 < mirrored.float().mean() < 0.6
