@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -92,3 +94,39 @@ def test_training_windows_are_mirrored_as_often_as_asked():
     mirrored = torch.isclose(half, mirror_lips(plain)).all(dim=(1, 2))
     assert torch.equal(mirrored, ~torch.isclose(half, plain).all(dim=(1, 2)))  # one or the other
     assert 0.4 < mirrored.float().mean() < 0.6
+
+
+def test_the_clip_loss_pairs_each_window_with_its_own_audio_at_the_true_lag():
+    from torch import nn
+
+    from fcnsync.model import FCNSyncNet, ModelConfig
+    from fcnsync.train import loss_fn
+
+    b, t, lag = 6, 3, 5
+    codes = torch.eye(b)  # each window's own embedding, apart from every other window's
+    target = torch.tensor([0, 2, 4, 7, 9, 10])  # lag index per window, of 2 * lag + 1
+
+    class Lips(nn.Module):  # a window's lips embed as its code on every frame
+        def forward(self, lips: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+            return codes[:, :, None].expand(b, b, t)
+
+    class Audio(nn.Module):  # silence, except the window's code where its true lag puts it
+        def forward(self, audio: torch.Tensor) -> torch.Tensor:
+            out = torch.zeros((b, b, t + 2 * lag))
+            for i, k in enumerate(target.tolist()):
+                out[i, :, k : k + t] = codes[i, :, None]
+            return out
+
+    model = FCNSyncNet(ModelConfig(channels=8, embed_dim=b))
+    model.visual, model.audio = Lips(), Audio()
+    lips, valid = torch.zeros(b, t, model.cfg.lip_dims), torch.ones(b, t)
+    audio = torch.zeros(b, 4 * (t + 2 * lag), model.cfg.audio_dims)
+
+    def clip_term(tgt: torch.Tensor) -> float:
+        with_clip, _ = loss_fn(model, lips, valid, audio, tgt, lag, 0.0, clip_weight=1.0)
+        alone, _ = loss_fn(model, lips, valid, audio, tgt, lag, 0.0, clip_weight=0.0)
+        return float(with_clip - alone)
+
+    assert clip_term(target) < 0.01  # its own audio stands out of the batch's
+    told_wrong = (target + lag) % (2 * lag + 1)  # lags that miss every frame of the code
+    assert clip_term(told_wrong) == pytest.approx(math.log(b), abs=0.01)  # no window stands out

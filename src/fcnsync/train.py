@@ -2,8 +2,10 @@
 
 Self-supervised: each example is a window of lip features and the audio around it, moved by a
 random lag in [-max_lag, max_lag]; the network must pick that lag out of all 2 * max_lag + 1
-(the same clip at other lags are the negatives). Augmentation aims at speakers and recordings
-the training set lacks: lip jitter, scale and rotation, audio gain, noise and masked bands.
+(the same clip at other lags are the negatives); and, at the true lag, each window's lips must
+pick their own audio out of the batch's (other clips are the negatives). Augmentation aims at
+speakers and recordings the training set lacks: lip jitter, scale and rotation, mirror images,
+audio gain, noise and masked bands.
 Seeded and resumable: a checkpoint is written every ``save_every`` steps.
 """
 
@@ -61,6 +63,7 @@ class TrainConfig:
     vtlp: float = 0.12  # warp the mel axis by up to this factor (vocal tract length)
     lip_anisotropy: float = 0.25  # scale lip x and y independently by exp(U(-x, x))
     mirror: float = 0.5  # show a window's lips mirrored (left-right) with this probability
+    clip_loss_weight: float = 0.5  # weight of telling the batch's clips apart at the true lag
     seed: int = 0
     save_every: int = 250
     threads: int = 2
@@ -293,9 +296,22 @@ def loss_fn(
     target: torch.Tensor,
     max_lag: int,
     frame_weight: float,
+    clip_weight: float = 0.0,
 ) -> tuple[torch.Tensor, float]:
-    """Cross-entropy over lags of the window's mean score, plus of each frame's score."""
-    scores = model.lag_scores(lips.transpose(1, 2), valid, audio.transpose(1, 2), max_lag)
+    """Cross-entropy over lags of the window's mean score, plus of each frame's score; with
+    ``clip_weight``, plus telling apart the batch's windows: each window's lips against every
+    window's audio at that window's true lag (both ways)."""
+    if clip_weight <= 0:
+        scores = model.lag_scores(lips.transpose(1, 2), valid, audio.transpose(1, 2), max_lag)
+    else:
+        v = F.normalize(model.visual(lips.transpose(1, 2), valid), dim=1)  # (B, D, T)
+        windows = F.normalize(model.audio(audio.transpose(1, 2)), dim=1).unfold(2, v.shape[2], 1)
+        scores = torch.einsum("bdt,bdlt->blt", v, windows)
+        aligned = windows[torch.arange(len(target)), :, target]  # (B, D, T) at the true lag
+        wv = valid / valid.sum(dim=1, keepdim=True).clamp(min=1)
+        pair = torch.einsum("idt,jdt,it->ij", v, aligned, wv) * model.log_scale.exp()
+        ids = torch.arange(len(target))
+        clip_loss = 0.5 * (F.cross_entropy(pair, ids) + F.cross_entropy(pair.T, ids))
     scale = model.log_scale.exp()
     w = valid / valid.sum(dim=1, keepdim=True).clamp(min=1)
     window_logits = (scores * w.unsqueeze(1)).sum(dim=2) * scale
@@ -308,7 +324,10 @@ def loss_fn(
     )
     frame_loss = (frame_loss * valid.reshape(-1)).sum() / valid.sum().clamp(min=1)
     acc = float((window_logits.argmax(1) - target).abs().le(1).float().mean())
-    return loss + frame_weight * frame_loss, acc
+    loss = loss + frame_weight * frame_loss
+    if clip_weight > 0:
+        loss = loss + clip_weight * clip_loss
+    return loss, acc
 
 
 def train(
@@ -350,7 +369,16 @@ def train(
         lips, valid, audio, target = sampler.batch(window)
         lips = _augment_lips(lips, gen, cfg.lip_anisotropy, cfg.mirror)
         audio = _augment_audio(audio, gen, cfg.vtlp)
-        loss, acc = loss_fn(model, lips, valid, audio, target, cfg.max_lag, cfg.frame_loss_weight)
+        loss, acc = loss_fn(
+            model,
+            lips,
+            valid,
+            audio,
+            target,
+            cfg.max_lag,
+            cfg.frame_loss_weight,
+            cfg.clip_loss_weight,
+        )
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
