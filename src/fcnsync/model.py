@@ -18,10 +18,10 @@ from torch import nn
 from .errors import ModelError
 from .features import AUDIO_PER_FRAME, LIP_DIMS, N_MELS, mirror_lips
 
-DEFAULT_WEIGHTS = "fcnsync-v5.pt"
+DEFAULT_WEIGHTS = "fcnsync-v6.pt"
 # SHA-256 of the checkpoints shipped in weights/; load_model refuses any other content.
 SHIPPED_SHA256: dict[str, str] = {
-    "fcnsync-v5.pt": "e1ddee4fb2e15e1921659a5a2d2b7a68875aae8a9bae42b616d64e2e5ff93228",
+    "fcnsync-v6.pt": "f236b8460c03456ae2acba306a704495490d69b72cd33fc5db7bfe7509ccd27d",
 }
 
 
