@@ -138,21 +138,35 @@ class FCNSyncNet(nn.Module):
             scores = scores + member._view_scores(views, valid, audio)
         return scores / ((1 + len(self.others)) * len(views))
 
+    def lip_embeddings(self, lips: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """This network's unit lip embeddings, (B, D, T)."""
+        return F.normalize(self.visual(lips, valid), dim=1)
+
+    def audio_windows(self, audio: torch.Tensor, frames: int) -> torch.Tensor:
+        """This network's unit audio embeddings at every lag, (B, D, 2 * max_lag + 1, frames):
+        entry [b, :, max_lag + l, t] is the audio of video frame t + l."""
+        return F.normalize(self.audio(audio), dim=1).unfold(2, frames, 1)
+
     def _view_scores(
         self, views: list[torch.Tensor], valid: torch.Tensor, audio: torch.Tensor
     ) -> torch.Tensor:
         """This network's own lag scores, summed over the ``views`` of the same lips."""
-        windows = F.normalize(self.audio(audio), dim=1).unfold(2, views[0].shape[2], 1)
+        windows = self.audio_windows(audio, views[0].shape[2])
         scores = torch.zeros((), device=windows.device)
         for lips in views:
-            v = F.normalize(self.visual(lips, valid), dim=1)  # (B, D, T)
-            scores = scores + torch.einsum("bdt,bdlt->blt", v, windows)  # windows (B, D, 2L+1, T)
+            scores = scores + correlate(self.lip_embeddings(lips, valid), windows)
         return scores
 
     def forward(
         self, lips: torch.Tensor, valid: torch.Tensor, audio: torch.Tensor, max_lag: int
     ) -> torch.Tensor:
         return self.lag_scores(lips, valid, audio, max_lag)
+
+
+def correlate(lips: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
+    """Cosine scores (B, 2 * max_lag + 1, T) of unit lip embeddings (B, D, T) against unit audio
+    embeddings at every lag (B, D, 2 * max_lag + 1, T)."""
+    return torch.einsum("bdt,bdlt->blt", lips, windows)
 
 
 def ensemble(models: list[FCNSyncNet], mirror: bool = False) -> FCNSyncNet:

@@ -39,7 +39,7 @@ from .features import (
     track_on_grid,
 )
 from .inference import Sequence
-from .model import FCNSyncNet, ModelConfig, checkpoint_dict
+from .model import FCNSyncNet, ModelConfig, checkpoint_dict, correlate
 from .pipeline import Extracted
 
 MIN_TRACK_FRAMES = 20
@@ -300,18 +300,10 @@ def loss_fn(
 ) -> tuple[torch.Tensor, float]:
     """Cross-entropy over lags of the window's mean score, plus of each frame's score; with
     ``clip_weight``, plus telling apart the batch's windows: each window's lips against every
-    window's audio at that window's true lag (both ways)."""
-    if clip_weight <= 0:
-        scores = model.lag_scores(lips.transpose(1, 2), valid, audio.transpose(1, 2), max_lag)
-    else:
-        v = F.normalize(model.visual(lips.transpose(1, 2), valid), dim=1)  # (B, D, T)
-        windows = F.normalize(model.audio(audio.transpose(1, 2)), dim=1).unfold(2, v.shape[2], 1)
-        scores = torch.einsum("bdt,bdlt->blt", v, windows)
-        aligned = windows[torch.arange(len(target)), :, target]  # (B, D, T) at the true lag
-        wv = valid / valid.sum(dim=1, keepdim=True).clamp(min=1)
-        pair = torch.einsum("idt,jdt,it->ij", v, aligned, wv) * model.log_scale.exp()
-        ids = torch.arange(len(target))
-        clip_loss = 0.5 * (F.cross_entropy(pair, ids) + F.cross_entropy(pair.T, ids))
+    window's audio at that window's true lag (both ways). ``model`` is one network, one view."""
+    v = model.lip_embeddings(lips.transpose(1, 2), valid)  # (B, D, T)
+    windows = model.audio_windows(audio.transpose(1, 2), v.shape[2])  # (B, D, 2L+1, T)
+    scores = correlate(v, windows)
     scale = model.log_scale.exp()
     w = valid / valid.sum(dim=1, keepdim=True).clamp(min=1)
     window_logits = (scores * w.unsqueeze(1)).sum(dim=2) * scale
@@ -326,6 +318,10 @@ def loss_fn(
     acc = float((window_logits.argmax(1) - target).abs().le(1).float().mean())
     loss = loss + frame_weight * frame_loss
     if clip_weight > 0:
+        aligned = windows[torch.arange(len(target)), :, target]  # (B, D, T) at the true lag
+        pair = torch.einsum("idt,jdt,it->ij", v, aligned, w) * scale  # lips i, audio j
+        ids = torch.arange(len(target))
+        clip_loss = 0.5 * (F.cross_entropy(pair, ids) + F.cross_entropy(pair.T, ids))
         loss = loss + clip_weight * clip_loss
     return loss, acc
 
