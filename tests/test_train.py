@@ -96,7 +96,7 @@ def test_training_windows_are_mirrored_as_often_as_asked():
     assert 0.4 < mirrored.float().mean() < 0.6
 
 
-def test_the_clip_loss_pairs_each_window_with_its_own_audio_at_the_true_lag():
+def test_the_clip_loss_pairs_each_frame_with_its_own_audio_at_the_true_lag():
     from torch import nn
 
     from fcnsync.model import FCNSyncNet, ModelConfig
@@ -106,9 +106,16 @@ def test_the_clip_loss_pairs_each_window_with_its_own_audio_at_the_true_lag():
     codes = torch.eye(b)  # each window's own embedding, apart from every other window's
     target = torch.tensor([0, 2, 4, 7, 9, 10])  # lag index per window, of 2 * lag + 1
 
-    class Lips(nn.Module):  # a window's lips embed as its code on every frame
+    # a window's lips embed as its code on every frame, but for two frames without a face, which
+    # embed as nothing: they must not count
+    embedded = codes[:, :, None].repeat(1, 1, t)
+    embedded[0, :, 0] = embedded[1, :, 2] = 0.0
+    valid = torch.ones(b, t)
+    valid[0, 0] = valid[1, 2] = 0.0
+
+    class Lips(nn.Module):
         def forward(self, lips: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-            return codes[:, :, None].expand(b, b, t)
+            return embedded
 
     class Audio(nn.Module):  # silence, except the window's code where its true lag puts it
         def forward(self, audio: torch.Tensor) -> torch.Tensor:
@@ -119,7 +126,7 @@ def test_the_clip_loss_pairs_each_window_with_its_own_audio_at_the_true_lag():
 
     model = FCNSyncNet(ModelConfig(channels=8, embed_dim=b))
     model.visual, model.audio = Lips(), Audio()
-    lips, valid = torch.zeros(b, t, model.cfg.lip_dims), torch.ones(b, t)
+    lips = torch.zeros(b, t, model.cfg.lip_dims)
     audio = torch.zeros(b, 4 * (t + 2 * lag), model.cfg.audio_dims)
 
     def clip_term(tgt: torch.Tensor) -> float:
@@ -127,6 +134,6 @@ def test_the_clip_loss_pairs_each_window_with_its_own_audio_at_the_true_lag():
         alone, _ = loss_fn(model, lips, valid, audio, tgt, lag, 0.0, clip_weight=0.0)
         return float(with_clip - alone)
 
-    assert clip_term(target) < 0.01  # its own audio stands out of the batch's
+    assert clip_term(target) < 0.01  # each frame's own audio stands out of the batch's
     told_wrong = (target + lag) % (2 * lag + 1)  # lags that miss every frame of the code
     assert clip_term(told_wrong) == pytest.approx(math.log(b), abs=0.01)  # no window stands out

@@ -2,10 +2,10 @@
 
 Self-supervised: each example is a window of lip features and the audio around it, moved by a
 random lag in [-max_lag, max_lag]; the network must pick that lag out of all 2 * max_lag + 1
-(the same clip at other lags are the negatives); and, at the true lag, each window's lips must
-pick their own audio out of the batch's (other clips are the negatives). Augmentation aims at
-speakers and recordings the training set lacks: lip jitter, scale and rotation, mirror images,
-audio gain, noise and masked bands.
+(the same clip at other lags are the negatives); and, at the true lag, each frame's lips must
+pick their own audio out of the batch's at that frame (other clips are the negatives).
+Augmentation aims at speakers and recordings the training set lacks: lip jitter, scale and
+rotation, mirror images, audio gain, noise and masked bands.
 Seeded and resumable: a checkpoint is written every ``save_every`` steps.
 """
 
@@ -63,7 +63,7 @@ class TrainConfig:
     vtlp: float = 0.12  # warp the mel axis by up to this factor (vocal tract length)
     lip_anisotropy: float = 0.25  # scale lip x and y independently by exp(U(-x, x))
     mirror: float = 0.5  # show a window's lips mirrored (left-right) with this probability
-    clip_loss_weight: float = 0.5  # weight of telling the batch's clips apart at the true lag
+    clip_loss_weight: float = 0.5  # weight of telling the batch's clips apart, frame by frame
     seed: int = 0
     save_every: int = 250
     threads: int = 2
@@ -299,8 +299,9 @@ def loss_fn(
     clip_weight: float = 0.0,
 ) -> tuple[torch.Tensor, float]:
     """Cross-entropy over lags of the window's mean score, plus of each frame's score; with
-    ``clip_weight``, plus telling apart the batch's windows: each window's lips against every
-    window's audio at that window's true lag (both ways). ``model`` is one network, one view."""
+    ``clip_weight``, plus telling apart the batch's windows frame by frame: each frame's lips
+    against the same frame of every window's audio at that window's true lag (both ways).
+    ``model`` is one network, one view."""
     v = model.lip_embeddings(lips.transpose(1, 2), valid)  # (B, D, T)
     windows = model.audio_windows(audio.transpose(1, 2), v.shape[2])  # (B, D, 2L+1, T)
     scores = correlate(v, windows)
@@ -318,11 +319,15 @@ def loss_fn(
     acc = float((window_logits.argmax(1) - target).abs().le(1).float().mean())
     loss = loss + frame_weight * frame_loss
     if clip_weight > 0:
-        aligned = windows[torch.arange(len(target)), :, target]  # (B, D, T) at the true lag
-        pair = torch.einsum("idt,jdt,it->ij", v, aligned, w) * scale  # lips i, audio j
-        ids = torch.arange(len(target))
-        clip_loss = 0.5 * (F.cross_entropy(pair, ids) + F.cross_entropy(pair.T, ids))
-        loss = loss + clip_weight * clip_loss
+        b, t = valid.shape
+        aligned = windows[torch.arange(b), :, target]  # (B, D, T) at the true lag
+        pair = torch.einsum("idt,jdt->tij", v, aligned) * scale  # frame t: lips i, audio j
+        ids = torch.arange(b).repeat(t)
+        lips_to_audio = F.cross_entropy(pair.reshape(-1, b), ids, reduction="none")
+        audio_to_lips = F.cross_entropy(pair.transpose(1, 2).reshape(-1, b), ids, reduction="none")
+        frame_valid = valid.T.reshape(-1)  # (T * B), in the order of ``ids``
+        clip_loss = 0.5 * ((lips_to_audio + audio_to_lips) * frame_valid).sum()
+        loss = loss + clip_weight * clip_loss / frame_valid.sum().clamp(min=1)
     return loss, acc
 
 
