@@ -132,7 +132,7 @@ def test_the_clip_loss_pairs_each_frame_with_its_own_audio_at_the_true_lag():
     def clip_term(tgt: torch.Tensor) -> float:
         with_clip, _ = loss_fn(model, lips, valid, audio, tgt, lag, 0.0, clip_weight=1.0)
         alone, _ = loss_fn(model, lips, valid, audio, tgt, lag, 0.0, clip_weight=0.0)
-        return float(with_clip - alone)
+        return float((with_clip - alone).detach())
 
     assert clip_term(target) < 0.01  # each frame's own audio stands out of the batch's
     told_wrong = (target + lag) % (2 * lag + 1)  # lags that miss every frame of the code

@@ -300,7 +300,8 @@ def loss_fn(
 ) -> tuple[torch.Tensor, float]:
     """Cross-entropy over lags of the window's mean score, plus of each frame's score; with
     ``clip_weight``, plus telling apart the batch's windows frame by frame: each frame's lips
-    against the same frame of every window's audio at that window's true lag (both ways).
+    against the same frame of every window's audio at that window's true lag (both ways; a
+    frame without a face is not scored, though it stays among the others' candidates).
     ``model`` is one network, one view."""
     v = model.lip_embeddings(lips.transpose(1, 2), valid)  # (B, D, T)
     windows = model.audio_windows(audio.transpose(1, 2), v.shape[2])  # (B, D, 2L+1, T)
