@@ -267,6 +267,9 @@ def test_app_command_serves_on_127_0_0_1_and_cleans_up_on_ctrl_c(tmp_path, tiny_
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # as from a terminal: a shell's background job (e.g. a CI runner's) ignores Ctrl-C, and
+        # a child would inherit that and never see it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 180
