@@ -137,3 +137,34 @@ def test_the_clip_loss_pairs_each_frame_with_its_own_audio_at_the_true_lag():
     assert clip_term(target) < 0.01  # each frame's own audio stands out of the batch's
     told_wrong = (target + lag) % (2 * lag + 1)  # lags that miss every frame of the code
     assert clip_term(told_wrong) == pytest.approx(math.log(b), abs=0.01)  # no window stands out
+
+
+def test_training_windows_hold_their_audio_at_the_target_lag():
+    from types import SimpleNamespace
+
+    from fcnsync.features import AUDIO_PER_FRAME, LIP_DIMS, N_MELS
+    from fcnsync.train import Sampler
+
+    # one clip whose lips and audio carry the same random signal, frame by frame
+    n, pad, window = 200, 40, 15
+    x = np.random.default_rng(0).standard_normal(n + 2 * pad)
+    lips = np.zeros((n, LIP_DIMS), np.float32)
+    lips[:, 0] = x[pad : pad + n]
+    audio_t = (np.arange(AUDIO_PER_FRAME * (n + 2 * pad)) + 0.5) / AUDIO_PER_FRAME - 0.5
+    audio = np.zeros((len(audio_t), N_MELS + 1), np.float32)
+    audio[:, 0] = np.interp(audio_t, np.arange(n + 2 * pad), x)
+    seq = Sequence(lips=lips, valid=np.ones(n, bool), audio=audio, pad=pad)
+    track = SimpleNamespace(person="p", seq=seq)
+    cfg = TrainConfig(batch_size=32, speed_jitter=0.0, seed=3)
+    got_lips, _, got_audio, target = Sampler([track], cfg).batch(window)  # type: ignore[list-item]
+
+    per_frame = got_audio[:, :, 0].reshape(32, -1, AUDIO_PER_FRAME).mean(dim=2)  # (B, W + 2L)
+    for k in range(32):
+        misfit = [
+            float((got_lips[k, :, 0] - per_frame[k, lag : lag + window]).square().mean())
+            for lag in range(2 * cfg.max_lag + 1)
+        ]
+        assert int(np.argmin(misfit)) == int(target[k])  # the target lag is where audio fits
+        assert misfit[int(target[k])] < 0.3  # other lags: about 2
+    lag_sign = np.sign(target.numpy() - cfg.max_lag)
+    assert (lag_sign > 0).any() and (lag_sign < 0).any()
