@@ -336,8 +336,31 @@ def test_falling_behind_a_live_stream_skips_ahead_and_says_so(tmp_path, serve, t
             hop_s=1,
             tracker_factory=_SlowBar,
             skip_after_s=1.0,
+            live=True,  # the finished playlist stands in for a live feed
         )
     )
     skips = [r for r in recs if r["event"] == "skipped"]
     assert skips and skips[0]["to_s"] > skips[0]["from_s"]
     assert recs[-1]["event"] == "end"
+
+
+def test_a_finished_recording_behind_a_url_is_read_whole_however_slow(tmp_path, serve, tiny_model):
+    clip = make_clip(tmp_path / "c.mkv", seconds=4.0)
+    make_hls(clip, tmp_path / "hls")  # a VOD playlist: its length is known
+    url = serve(tmp_path / "hls") + "/index.m3u8"
+    recs = list(
+        monitor(
+            url,
+            tiny_model,
+            Calibration(threshold=0.0),
+            window_s=2,
+            hop_s=1,
+            tracker_factory=_SlowBar,  # 2.5x slower than the stream plays
+            skip_after_s=1.0,
+        )
+    )
+    assert not [r for r in recs if r["event"] == "skipped"]
+    windows = [r for r in recs if r["event"] == "window"]
+    ends = [w["stream_end_s"] for w in windows]
+    assert ends == pytest.approx([ends[0] + k for k in range(len(ends))])  # one every hop
+    assert ends[-1] - windows[0]["stream_start_s"] >= 3.5  # to the end of the 4 s clip

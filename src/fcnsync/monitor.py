@@ -145,13 +145,17 @@ def monitor(
     tracker_factory: Callable[[], Any] = FaceTracker,
     skip_after_s: float | None = None,
     recent_s: float | None = None,
+    live: bool | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Records for a live input, as they happen: ``{"event": "window", ...}`` every ``hop_s``
     seconds of stream, ``"out_of_sync"`` / ``"back_in_sync"`` alarms, ``"reconnecting"`` after
     a network error, ``"skipped"`` when scoring fell more than ``skip_after_s`` (default: a
     window) behind a live source and frames were passed over to catch up, and a final
     ``"end"`` with a summary. Offsets: positive, audio leads. ``recent_s``: the span at the end
-    of each window that the alarm judges (default: ``hop_s``, at least 2 s)."""
+    of each window that the alarm judges (default: ``hop_s``, at least 2 s). ``live``: whether
+    the source plays at 1x, so that falling behind it skips ahead; by default a followed file,
+    or a network source of unknown length (a live HLS playlist, RTMP, SRT, UDP), but not a
+    finished recording behind a URL (a VOD playlist, a file over HTTP), which is read whole."""
     alarm = AlarmState(tolerance or Tolerance(), windows=alarm_windows)
     recent_s = min(window_s, recent_s or max(hop_s, MIN_RECENT_S))
     shown: deque[float] = deque(maxlen=SMOOTH_WINDOWS)
@@ -172,6 +176,7 @@ def monitor(
                 tracker_factory,
                 window_s if skip_after_s is None else skip_after_s,
                 recent_s,
+                live,
             ):
                 if rec["event"] != "window":
                     yield rec
@@ -245,9 +250,12 @@ def _windows(
     tracker_factory: Callable[[], Any],
     skip_after_s: float,
     recent_s: float,
+    live: bool | None,
 ) -> Iterator[dict[str, Any]]:
     opened: Any = _FollowFile(source, idle_s) if follow else source
     reader = MediaReader(opened, require_audio=False)
+    if live is None:
+        live = follow or ("://" in source[:16] and not reader.info.duration_s)
     has_audio = reader.info.has_audio
     fps = reader.info.fps or 25.0
     tracker = tracker_factory()
@@ -319,7 +327,6 @@ def _windows(
     last_video_s = None
     # a live source plays at 1x: if scoring falls more than a window behind it, frames are
     # passed over (not tracked) until it has caught up, and a record says so
-    live = follow or "://" in source[:16]
     clock0: tuple[float, float] | None = None  # (wall, stream) at the first frame
     skipping_from: float | None = None
     try:
