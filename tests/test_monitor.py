@@ -323,42 +323,26 @@ class _SlowBar(BarTracker):
         super().update(time_s, rgb)
 
 
-def test_falling_behind_a_live_stream_skips_ahead_and_says_so(tmp_path, serve, tiny_model):
-    clip = make_clip(tmp_path / "c.mkv", seconds=14.0)
-    make_hls(clip, tmp_path / "hls")
+def _slow_records(tmp_path, serve, model, seconds: float, **kw) -> list[dict]:
+    """Records of a clip served as a VOD HLS playlist and tracked 2.5x slower than it plays,
+    with frames passed over once 1 s behind a live source."""
+    clip = make_clip(tmp_path / "c.mkv", seconds=seconds)
+    make_hls(clip, tmp_path / "hls")  # a VOD playlist: its length is known
     url = serve(tmp_path / "hls") + "/index.m3u8"
-    recs = list(
-        monitor(
-            url,
-            tiny_model,
-            Calibration(threshold=0.0),
-            window_s=2,
-            hop_s=1,
-            tracker_factory=_SlowBar,
-            skip_after_s=1.0,
-            live=True,  # the finished playlist stands in for a live feed
-        )
-    )
+    cal = Calibration(threshold=0.0)
+    return list(monitor(url, model, cal, 2, 1, tracker_factory=_SlowBar, skip_after_s=1.0, **kw))
+
+
+def test_falling_behind_a_live_stream_skips_ahead_and_says_so(tmp_path, serve, tiny_model):
+    # the finished playlist stands in for a live feed
+    recs = _slow_records(tmp_path, serve, tiny_model, 14.0, live=True)
     skips = [r for r in recs if r["event"] == "skipped"]
     assert skips and skips[0]["to_s"] > skips[0]["from_s"]
     assert recs[-1]["event"] == "end"
 
 
 def test_a_finished_recording_behind_a_url_is_read_whole_however_slow(tmp_path, serve, tiny_model):
-    clip = make_clip(tmp_path / "c.mkv", seconds=4.0)
-    make_hls(clip, tmp_path / "hls")  # a VOD playlist: its length is known
-    url = serve(tmp_path / "hls") + "/index.m3u8"
-    recs = list(
-        monitor(
-            url,
-            tiny_model,
-            Calibration(threshold=0.0),
-            window_s=2,
-            hop_s=1,
-            tracker_factory=_SlowBar,  # 2.5x slower than the stream plays
-            skip_after_s=1.0,
-        )
-    )
+    recs = _slow_records(tmp_path, serve, tiny_model, 4.0)
     assert not [r for r in recs if r["event"] == "skipped"]
     windows = [r for r in recs if r["event"] == "window"]
     ends = [w["stream_end_s"] for w in windows]
