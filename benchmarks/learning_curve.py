@@ -38,12 +38,14 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "runs" / "learning-curve"))
     ap.add_argument("--cache", default=str(ROOT / ".fcnsync-cache"))
     args = ap.parse_args()
+    excluded = json.loads((ROOT / "weights" / "train_excluded.json").read_text())
+    if f"seed {args.seed}" not in excluded:
+        ap.error(f"--seed: the shipped networks' seeds are {', '.join(k[5:] for k in excluded)}")
     silence_native_stderr()
     torch.set_num_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tracks = prepare_tracks(DATA / "train", Path(args.cache) / "train", pad=40)
-    excluded = json.loads((ROOT / "weights" / "train_excluded.json").read_text())
     set_aside = set(excluded[f"seed {args.seed}"])
     persons = sorted({t.person for t in tracks})
     draw = [str(p) for p in np.random.default_rng(PERSON_DRAW_SEED).permutation(persons)]
@@ -57,7 +59,7 @@ def main() -> None:
         cfg = TrainConfig(seed=args.seed, threads=1, members=1)
         last = train(kept, out / f"{share:g}_s{args.seed}", cfg)
         model = load_model(last, device="cpu")
-        model.cfg.mirror = True
+        model.cfg.mirror = cfg.mirror > 0  # trained on mirror images: score both views
         figures = summarise(trials_for(model, dev, contexts=(5, 15, 0)))
         record = {
             "share": share,
