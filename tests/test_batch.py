@@ -8,7 +8,14 @@ from crashy import worker as crashy_worker
 from runner import run_cli
 from synth import make_clip
 
-from fcnsync.batch import Reorder, WorkerSettings, done_paths, expand_inputs, run_parallel
+from fcnsync.batch import (
+    Reorder,
+    WorkerSettings,
+    done_paths,
+    expand_inputs,
+    run_parallel,
+    scan_inputs,
+)
 
 SETTINGS = WorkerSettings(None, None, "cpu", 15, 16)
 
@@ -40,6 +47,24 @@ def test_folder_walk_finds_media_recursively(tmp_path):
     found = [p[len(str(tmp_path)) + 1 :] for p in expand_inputs([str(tmp_path)])]
     assert found == ["a.mp4", "x/b.MOV", "x/y/c.mkv"]
     assert [p[-5:] for p in expand_inputs([str(tmp_path)], glob="*.mkv")] == ["c.mkv"]
+
+
+def test_scan_counts_the_files_passed_over_and_names_the_inputs_that_gave_none(tmp_path):
+    (tmp_path / "clips" / "x").mkdir(parents=True)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    for name in ("clips/a.mp4", "clips/x/notes.txt", "clips/x/b.json", "notes/readme.md"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "none.txt").write_text("\n\n")
+    inputs = [str(tmp_path / d) for d in ("clips", "empty", "notes", "none.txt")]
+    scan = scan_inputs(inputs)
+    assert scan.paths == [str(tmp_path / "clips" / "a.mp4")]
+    assert scan.non_media == 3
+    assert [item for item, _ in scan.empty] == inputs[1:]
+    assert scan.empty[0][1].startswith("no media files (looked for .mp4, .mov, ")
+    assert scan.empty[2][1] == "lists no paths"
+    narrowed = scan_inputs([str(tmp_path / "clips")], glob="*.mkv")
+    assert narrowed.paths == [] and "no media files matching *.mkv" in narrowed.empty[0][1]
 
 
 def test_half_written_last_line_is_dropped_on_resume(tmp_path):

@@ -30,6 +30,7 @@ def test_folder_to_jsonl_one_record_per_media_file(clips, tiny_checkpoint):
         assert rec["status"] == "undetermined" and rec["reason"] == "no face found"
         assert rec["offset_ms"] is None
     assert "Traceback" not in r.stderr
+    assert "2 files: 0 ok, 2 undetermined, 0 error; 1 non-media file skipped" in r.stderr
 
 
 def test_paths_on_stdin_with_csv(clips, tiny_checkpoint):
@@ -111,13 +112,64 @@ def test_output_file_gets_complete_lines(clips, tiny_checkpoint, tmp_path):
     assert text.endswith("\n") and len(text.splitlines()) == 2
 
 
-def _run_without(module, args):
-    """``fcnsync ARGS`` in a new process where ``import MODULE`` fails, as without the extra."""
+def _run_without(modules, args, stdin=None):
+    """``fcnsync ARGS`` in a new process where ``import MODULE`` fails for each of ``modules``
+    (one name or several), as without the extra."""
     import subprocess
     import sys
 
-    code = f"import sys; sys.modules[{module!r}] = None; from fcnsync.cli import main; main()"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    names = [modules] if isinstance(modules, str) else list(modules)
+    code = f"import sys; sys.modules.update(dict.fromkeys({names!r})); "
+    code += "from fcnsync.cli import main; main()"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, input=stdin
+    )
+
+
+HEAVY = ("torch", "av", "mediapipe", "librosa", "scipy", "matplotlib", "gradio", "ray", "pyarrow")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["detect", "--help"], ["--version"]])
+def test_help_needs_none_of_the_heavy_libraries(args):
+    r = _run_without(HEAVY, args)
+    assert r.returncode == 0, r.stderr
+    assert "Usage:" in r.stdout or "fcnsync" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "make, arg, message",
+    [
+        (lambda d: d.mkdir(), "empty_folder/", "no media files (looked for .mp4, .mov, "),
+        (
+            lambda d: (d.mkdir(), (d / "notes.txt").write_text("notes")),
+            "empty_folder/",
+            "no media files (looked for .mp4, .mov, ",
+        ),
+        (lambda d: None, "-", "no paths on stdin"),
+    ],
+    ids=["empty", "only-notes", "empty-stdin"],
+)
+def test_nothing_to_measure_is_one_line_and_exit_1(tmp_path, monkeypatch, make, arg, message):
+    make(tmp_path / "empty_folder")
+    monkeypatch.chdir(tmp_path)
+    r = _run_without(HEAVY, ["detect", arg], stdin="")  # said before torch is imported
+    assert r.returncode == 1
+    assert r.stdout == ""
+    [line] = r.stderr.strip().splitlines()
+    assert line.startswith(f"Error: {'stdin' if arg == '-' else arg}: {message}")
+    assert line.endswith(".dv)") or arg == "-"
+
+
+def test_an_empty_folder_among_clips_is_named_and_the_clips_measured(
+    clips, tiny_checkpoint, tmp_path
+):
+    (tmp_path / "empty").mkdir()
+    r = run_cli(
+        ["detect", str(clips / "a.mp4"), str(tmp_path / "empty"), "--weights", tiny_checkpoint]
+    )
+    assert r.returncode == 1
+    assert len(r.stdout.splitlines()) == 1 and json.loads(r.stdout)["path"].endswith("a.mp4")
+    assert r.stderr.startswith(f"Error: {tmp_path / 'empty'}: no media files (looked for .mp4")
 
 
 def test_ray_engine_without_the_extra_is_one_line_and_exit_2(clips):

@@ -2,22 +2,57 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
+import pytest
 import torch
 
 from fcnsync.faces import APPEARANCE_DIMS, LANDMARKS, LIP_INNER, LIP_OUTER, RIGID
 from fcnsync.features import (
     AUDIO_PER_FRAME,
     LIP_POINT_DIMS,
+    LOG_FLOOR,
+    MEL_FMAX_HZ,
+    MEL_FMIN_HZ,
     N_MELS,
     MelStream,
     audio_on_grid,
+    librosa_mel_filters,
     lip_features,
+    log_mel,
+    mel_filters,
     mel_of_samples,
     mirror_lips,
     track_on_grid,
 )
 from fcnsync.media import AUDIO_SAMPLE_RATE_HZ as SR
+
+
+def test_shipped_mel_filters_are_librosa_s():
+    pytest.importorskip("librosa")
+    shipped = mel_filters().numpy()
+    assert shipped.shape == (N_MELS, 201)
+    assert np.array_equal(shipped, librosa_mel_filters())  # bit for bit: log-mel is unchanged
+
+
+def test_log_mel_is_librosa_s_log_mel_spectrogram():
+    librosa = pytest.importorskip("librosa")
+    x = np.random.default_rng(1).normal(0, 0.1, SR * 2).astype(np.float32)
+    ref = librosa.feature.melspectrogram(
+        y=x, sr=SR, n_fft=400, hop_length=160, center=False, power=2.0, n_mels=N_MELS,
+        fmin=MEL_FMIN_HZ, fmax=MEL_FMAX_HZ,
+    )  # fmt: skip
+    ours = log_mel(x)
+    assert ours.shape == (ref.shape[1], N_MELS)
+    assert np.allclose(ours, np.log(ref.T + LOG_FLOOR), atol=1e-3)
+
+
+def test_features_import_neither_librosa_nor_scipy():
+    code = "import sys, fcnsync.features; print(sorted({'librosa', 'scipy'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_streamed_mel_equals_whole_array_mel():

@@ -107,3 +107,19 @@ def test_long_file_scored_in_stretches_gives_the_same_answer(tmp_path, tiny_mode
     # each stretch normalises its own lips and audio, so a random network's curve moves a little
     assert np.corrcoef(a.lag_curve, b.lag_curve)[0, 1] > 0.85
     assert len(b.series) >= 20  # one point per second, all stretches together
+
+
+def test_detect_without_a_model_loads_the_shipped_one_once(tmp_path, tiny_model, monkeypatch):
+    import fcnsync.pipeline as pipeline
+
+    loads = []
+    monkeypatch.setattr(pipeline, "load_model", lambda: loads.append(1) or tiny_model)
+    pipeline._shipped_model.cache_clear()
+    path = make_clip(tmp_path / "once.mp4", seconds=2.0)
+    cal = Calibration(threshold=0.0)
+    try:
+        for _ in range(2):
+            assert detect(path, calibration=cal, tracker=BarTracker()).status == "ok"
+    finally:
+        pipeline._shipped_model.cache_clear()
+    assert loads == [1]

@@ -13,18 +13,18 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import FcnsyncError
 
-MEDIA_SUFFIXES = frozenset(
-    {
-        ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".flv", ".ts", ".mts",
-        ".m2ts", ".3gp", ".wmv", ".ogv", ".mxf", ".dv",
-    }
+# what a folder is searched for, the commonest first (error messages list them in this order)
+MEDIA_SUFFIX_ORDER = (
+    ".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mpg", ".mpeg", ".flv", ".ts", ".mts",
+    ".m2ts", ".3gp", ".wmv", ".ogv", ".mxf", ".dv",
 )  # fmt: skip
+MEDIA_SUFFIXES = frozenset(MEDIA_SUFFIX_ORDER)
 LISTING_SUFFIX = ".txt"  # an input file with this suffix lists paths, one a line
 T = TypeVar("T")
 FILE_TIMEOUT_S = 1800.0  # a file that takes longer than this is stopped and reported
@@ -38,6 +38,30 @@ def _listed_paths(data: bytes, null_separated: bool) -> Iterator[str]:
             yield os.fsdecode(raw)
 
 
+def _expand_one(item: str, glob: str | None, null_separated: bool) -> Iterator[tuple[str, bool]]:
+    """The paths one input stands for, each with whether it is to be measured: False for a
+    file in a folder passed over because its suffix is not a media one."""
+    if item == "-":
+        for path in _listed_paths(sys.stdin.buffer.read(), null_separated):
+            yield path, True
+        return
+    p = Path(item)
+    if p.suffix.lower() == LISTING_SUFFIX and p.is_file():
+        for path in _listed_paths(p.read_bytes(), null_separated):
+            yield path, True
+        return
+    if not p.is_dir():
+        yield item, True
+        return
+    for root, dirs, files in os.walk(p):
+        dirs.sort()
+        for name in sorted(files):
+            if Path(name).suffix.lower() not in MEDIA_SUFFIXES:
+                yield os.path.join(root, name), False
+            elif not glob or fnmatch.fnmatch(name, glob):
+                yield os.path.join(root, name), True
+
+
 def expand_inputs(
     inputs: Iterable[str], glob: str | None = None, null_separated: bool = False
 ) -> Iterator[str]:
@@ -45,24 +69,46 @@ def expand_inputs(
     ``-`` reads paths from stdin and a ``.txt`` file is read as a listing (one path per line,
     or NUL-separated). ``glob`` narrows what folders yield (matched against the file name)."""
     for item in inputs:
-        if item == "-":
-            yield from _listed_paths(sys.stdin.buffer.read(), null_separated)
-            continue
-        p = Path(item)
-        if p.suffix.lower() == LISTING_SUFFIX and p.is_file():
-            yield from _listed_paths(p.read_bytes(), null_separated)
-            continue
-        if p.is_dir():
-            for root, dirs, files in os.walk(p):
-                dirs.sort()
-                for name in sorted(files):
-                    if Path(name).suffix.lower() not in MEDIA_SUFFIXES:
-                        continue
-                    if glob and not fnmatch.fnmatch(name, glob):
-                        continue
-                    yield os.path.join(root, name)
-        else:
-            yield item
+        yield from (path for path, measured in _expand_one(item, glob, null_separated) if measured)
+
+
+@dataclass
+class InputScan:
+    """What ``scan_inputs`` found: the paths to measure, in order; how many files in folders
+    were passed over for not having a media suffix; and the inputs (folders, listings, ``-``)
+    that gave no path at all, each with a one-line reason."""
+
+    paths: list[str] = field(default_factory=list)
+    non_media: int = 0
+    empty: list[tuple[str, str]] = field(default_factory=list)
+
+
+def scan_inputs(
+    inputs: Iterable[str], glob: str | None = None, null_separated: bool = False
+) -> InputScan:
+    """``expand_inputs``, all at once, keeping count of what was passed over, so that a scan
+    that found nothing can say so instead of looking like one that found everything fine."""
+    scan = InputScan()
+    for item in inputs:
+        before = len(scan.paths)
+        for path, measured in _expand_one(item, glob, null_separated):
+            if measured:
+                scan.paths.append(path)
+            else:
+                scan.non_media += 1
+        if len(scan.paths) == before:
+            scan.empty.append((item, _nothing_found(item, glob)))
+    return scan
+
+
+def _nothing_found(item: str, glob: str | None) -> str:
+    if item == "-":
+        return "no paths on stdin"
+    if not Path(item).is_dir():
+        return "lists no paths"
+    looked_for = ", ".join(MEDIA_SUFFIX_ORDER)
+    matching = f" matching {glob}" if glob else ""
+    return f"no media files{matching} (looked for {looked_for})"
 
 
 def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
@@ -296,8 +342,9 @@ class Reorder:
             self.next += 1
 
 
-def summary_text(results: list[Any]) -> str:
-    """Counts per status and the spread of the offsets found, for stderr at the end."""
+def summary_text(results: list[Any], non_media: int = 0) -> str:
+    """Counts per status and the spread of the offsets found, for stderr at the end; and how
+    many files in the folders were passed over as not media (``non_media``), when any."""
     from collections import Counter  # noqa: PLC0415
 
     counts = Counter(r.status for r in results)
@@ -310,4 +357,6 @@ def summary_text(results: list[Any]) -> str:
             f"; |offset| <= 1 frame: {within1}, 1-3: {sum(1 < o <= 3 for o in offs)}, "
             f"> 3: {sum(o > 3 for o in offs)} (median {offs[len(offs) // 2]:.1f} frames)"
         )
+    if non_media:
+        line += f"; {non_media} non-media {'file' if non_media == 1 else 'files'} skipped"
     return line

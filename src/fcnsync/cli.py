@@ -156,16 +156,11 @@ def detect(
         Reorder,
         WorkerSettings,
         done_paths,
-        expand_inputs,
         measure_file,
         run_parallel,
         summary_text,
     )
-    from .calibration import load_calibration  # noqa: PLC0415
     from .errors import FcnsyncError  # noqa: PLC0415
-    from .faces import silence_native_stderr  # noqa: PLC0415
-    from .model import load_model  # noqa: PLC0415
-    from .writers import get_writer  # noqa: PLC0415
 
     if resume and not output:
         _fail("--resume needs --output FILE", EXIT_USAGE)
@@ -178,16 +173,6 @@ def detect(
             require_ray()
         except RayMissingError as exc:
             _fail(str(exc), EXIT_USAGE)
-    silence_native_stderr()
-    try:
-        model = load_model(weights, device=device)
-        cal = load_calibration(calibration)
-    except FcnsyncError as exc:
-        _fail(str(exc))
-        return
-    except RuntimeError as exc:  # e.g. an unknown torch device
-        _fail(f"cannot use device {device!r}: {str(exc).splitlines()[0]}", EXIT_USAGE)
-        return
     if fmt == "auto":
         fmt = (
             {".csv": "csv", ".parquet": "parquet"}.get(os.path.splitext(output)[1], "jsonl")
@@ -198,7 +183,24 @@ def detect(
         _fail("--resume works with --format jsonl, csv or parquet", EXIT_USAGE)
     if fmt == "parquet" and (not output or evidence):
         _fail("--format parquet needs --output FOLDER and no --evidence", EXIT_USAGE)
-    paths = list(expand_inputs(inputs, glob_, null_sep))
+    scan = _scan(inputs, glob_, null_sep)
+    paths = scan.paths
+    # torch and the model are loaded once the inputs are known: an empty folder is said at once
+    from .calibration import load_calibration  # noqa: PLC0415
+    from .faces import silence_native_stderr  # noqa: PLC0415
+    from .model import load_model  # noqa: PLC0415
+    from .writers import get_writer  # noqa: PLC0415
+
+    silence_native_stderr()
+    try:
+        model = load_model(weights, device=device)
+        cal = load_calibration(calibration)
+    except FcnsyncError as exc:
+        _fail(str(exc))
+        return
+    except RuntimeError as exc:  # e.g. an unknown torch device
+        _fail(f"cannot use device {device!r}: {str(exc).splitlines()[0]}", EXIT_USAGE)
+        return
     skipped = 0
     if resume and output:
         try:
@@ -290,11 +292,25 @@ def detect(
     writer.finish()
     if output and fmt != "parquet":
         stream.close()
-    if not quiet and len(results) + skipped > 1:
+    if not quiet and (len(results) + skipped > 1 or scan.non_media):
         extra = f" ({skipped} already in {output})" if skipped else ""
-        click.echo(summary_text(results) + extra, err=True)
+        click.echo(summary_text(results, scan.non_media) + extra, err=True)
     failed = sum(r.status == "error" for r in results)
-    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+    sys.exit(EXIT_FAILED if failed or scan.empty else EXIT_OK)
+
+
+def _scan(inputs: tuple[str, ...], glob: str | None = None, null_sep: bool = False) -> Any:
+    """The inputs' paths (``batch.scan_inputs``). An input that gives none (a folder without
+    media files, an empty listing) gets its one error line; when none of them gives a path,
+    that is the command's outcome: exit 1, before anything is loaded."""
+    from .batch import scan_inputs  # noqa: PLC0415
+
+    scan = scan_inputs(inputs, glob, null_sep)
+    for item, why in scan.empty:
+        click.echo(f"Error: {'stdin' if item == '-' else item}: {why}", err=True)
+    if not scan.paths and scan.empty:
+        sys.exit(EXIT_FAILED)
+    return scan
 
 
 def _parquet_writer(folder: str) -> Any:
@@ -551,11 +567,11 @@ def fix(
     the residual offset of the output. Exit code 1 when any file was not fixed."""
     import json  # noqa: PLC0415
 
-    from .batch import expand_inputs  # noqa: PLC0415
     from .errors import FcnsyncError  # noqa: PLC0415
     from .fix import fix_file  # noqa: PLC0415
 
-    paths = list(expand_inputs(inputs))
+    scan = _scan(inputs)
+    paths = scan.paths
     if bool(output) == bool(out_dir) or (output and len(paths) != 1):
         _fail("give -o OUTPUT for one input, or --out-dir DIR", EXIT_USAGE)
     model, cal = _load(weights, calibration)
@@ -571,7 +587,7 @@ def fix(
             failed += 1
             click.echo(f"Error: {path}: {exc}", err=True)
             click.echo(json.dumps({"path": path, "output": None, "error": str(exc)}))
-    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+    sys.exit(EXIT_FAILED if failed or scan.empty else EXIT_OK)
 
 
 @main.command()

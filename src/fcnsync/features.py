@@ -12,8 +12,11 @@ and forehead), scale-normalised and with the track's mean mouth shape subtracted
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
 
-import librosa
 import numpy as np
 import torch
 
@@ -35,16 +38,54 @@ STREAM_BLOCK_S = 4.0  # MelStream computes in blocks of this many seconds
 
 _EYE_L, _EYE_R = RIGID.index(33), RIGID.index(263)
 _FOREHEAD, _NOSE = RIGID.index(10), RIGID.index(1)
-_MEL_BASIS = torch.from_numpy(
-    librosa.filters.mel(
+# librosa's filter bank for the constants above, shipped as an array (as whisper ships its own):
+# computing it at run time imports librosa, and with it scipy and numba, for one (40, 201) array.
+MEL_FILTERS_FILE = "mel_filters.npz"
+_MEL_PARAMS = {
+    "sample_rate_hz": AUDIO_SAMPLE_RATE_HZ,
+    "n_fft": WIN_SAMPLES,
+    "n_mels": N_MELS,
+    "fmin_hz": MEL_FMIN_HZ,
+    "fmax_hz": MEL_FMAX_HZ,
+}
+_WINDOW = torch.hann_window(WIN_SAMPLES)
+
+
+def librosa_mel_filters() -> np.ndarray:
+    """The mel filter bank computed by librosa (needs librosa): (N_MELS, WIN_SAMPLES // 2 + 1)
+    float32, weights per FFT bin. What ``mel_filters.npz`` holds; see ``save_mel_filters``."""
+    import librosa  # noqa: PLC0415 - only to make or check the shipped file
+
+    return librosa.filters.mel(
         sr=AUDIO_SAMPLE_RATE_HZ,
         n_fft=WIN_SAMPLES,
         n_mels=N_MELS,
         fmin=MEL_FMIN_HZ,
         fmax=MEL_FMAX_HZ,
-    )
-).float()
-_WINDOW = torch.hann_window(WIN_SAMPLES)
+    ).astype(np.float32)
+
+
+def save_mel_filters(path: str | Path) -> None:
+    """Write ``librosa_mel_filters()`` and the parameters it was made with to ``path`` (.npz):
+    how the shipped ``mel_filters.npz`` is made after a change to the constants above."""
+    params: dict[str, Any] = dict(_MEL_PARAMS)
+    np.savez_compressed(path, filters=librosa_mel_filters(), **params)
+
+
+@lru_cache(maxsize=1)
+def mel_filters() -> torch.Tensor:
+    """The shipped mel filter bank, (N_MELS, WIN_SAMPLES // 2 + 1) float32, loaded once.
+
+    Raises ``RuntimeError`` if the file was made with other parameters than this module's."""
+    with resources.files("fcnsync").joinpath(MEL_FILTERS_FILE).open("rb") as fh, np.load(fh) as f:
+        made_with = {k: float(f[k]) for k in _MEL_PARAMS}
+        filters = f["filters"]
+    if made_with != {k: float(v) for k, v in _MEL_PARAMS.items()}:
+        raise RuntimeError(
+            f"{MEL_FILTERS_FILE} was made for {made_with}, not {_MEL_PARAMS}: remake it with "
+            "fcnsync.features.save_mel_filters"
+        )
+    return torch.from_numpy(filters).float()
 
 
 def log_mel(samples: np.ndarray) -> np.ndarray:
@@ -62,7 +103,7 @@ def log_mel(samples: np.ndarray) -> np.ndarray:
         return_complex=True,
     )
     power = spec.abs() ** 2  # (F, M)
-    mel = _MEL_BASIS @ power
+    mel = mel_filters() @ power
     return torch.log(mel + LOG_FLOOR).T.contiguous().numpy()
 
 

@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -343,6 +344,17 @@ def track_results(
     return results, estimates
 
 
+@lru_cache(maxsize=1)
+def _shipped_model() -> FCNSyncNet:
+    """The shipped network, loaded on the first ``detect`` that is given none, then kept."""
+    return load_model()
+
+
+@lru_cache(maxsize=1)
+def _shipped_calibration() -> Calibration:
+    return load_calibration()
+
+
 def detect(
     path: str | os.PathLike[str],
     model: FCNSyncNet | None = None,
@@ -359,8 +371,8 @@ def detect(
     The file is decoded once and scored in stretches of ``segment_s`` seconds as it is decoded,
     so memory does not grow with its length; the evidence of each face track adds up over the
     stretches."""
-    model = model if model is not None else load_model()
-    calibration = calibration if calibration is not None else load_calibration()
+    model = model if model is not None else _shipped_model()
+    calibration = calibration if calibration is not None else _shipped_calibration()
     tracker = tracker or FaceTracker()  # made first: its one-off imports are no file's time
     t0 = time.perf_counter()
     spath = os.fspath(path)
