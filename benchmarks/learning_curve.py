@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fcnsync.evaluate import summarise, trials_for
+from fcnsync.dataset import prepare_tracks
 from fcnsync.faces import silence_native_stderr
 from fcnsync.model import load_model
-from fcnsync.train import TrainConfig, prepare_tracks, train
+from fcnsync.train import TrainConfig, train
+from fcnsync.trials import summarise, trials_for
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "avdata"

@@ -9,12 +9,13 @@ import pytest
 import torch
 from synth import BarTracker, make_clip
 
+from fcnsync.dataset import tracks_from_extracted
 from fcnsync.errors import FcnsyncError
 from fcnsync.features import mirror_lips
 from fcnsync.inference import Sequence, audio_pad_frames, score_sequences
 from fcnsync.model import load_model
 from fcnsync.pipeline import extract
-from fcnsync.train import TrainConfig, tracks_from_extracted, train_ensemble
+from fcnsync.train import TrainConfig, train_ensemble
 
 
 def _tracks(tmp_path):
