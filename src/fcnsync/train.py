@@ -31,8 +31,9 @@ from .features import (
     LOG_FLOOR,
     mirror_lips,
 )
+from .inference import Sequence
 from .model import FCNSyncNet, ModelConfig, checkpoint_dict, correlate
-from .trials import trials_for
+from .trials import shifted_audio, trials_for
 
 APPEARANCE_NOISE = 0.2  # s.d. of the noise on the mouth's appearance (track-normalised units)
 
@@ -59,7 +60,11 @@ class TrainConfig:
     threads: int = 2
     model: dict = field(default_factory=lambda: {"channels": 64, "embed_dim": 32, "dropout": 0.3})
     screen_steps: int = 500  # a first model, trained this long, screens the labels
-    screen_max_offset: float = 1.5  # clips it finds further off than this (frames) are set aside
+    screen_max_offset: float = 1.5  # clips it finds further off than this (frames) are "off"
+    # what happens to a clip found off: "set_aside" (left out), "realign" (its audio moved by
+    # the offset found, when within screen_realign_max frames; set aside beyond) or "keep"
+    screen_rule: str = "set_aside"
+    screen_realign_max: float = 4.0
     members: int = 5  # networks trained apart (seeds seed, seed + 1, ...), shipped as one ensemble
 
 
@@ -348,9 +353,11 @@ def train_screened(
     tracks: list[CachedTrack], out_dir: str | os.PathLike[str], cfg: TrainConfig, validate=None
 ) -> Path:
     """Training labels assume every clip is in sync. Check it: train a first model for
-    ``cfg.screen_steps`` steps, measure every training clip with it, set aside the clips it finds
-    more than ``cfg.screen_max_offset`` frames off (listed in ``excluded.json``), then train the
-    final model on the rest. Both stages resume."""
+    ``cfg.screen_steps`` steps, measure every training clip with it (``screen_offsets.json``),
+    and treat the clips it finds more than ``cfg.screen_max_offset`` frames off by
+    ``cfg.screen_rule``: set aside (listed in ``excluded.json``), realigned (their audio moved
+    by the offset found, listed in ``realigned.json``) or kept as they are. Then train the final
+    model. Both stages resume."""
     from dataclasses import replace  # noqa: PLC0415
 
     from .model import load_model  # noqa: PLC0415
@@ -358,25 +365,62 @@ def train_screened(
     out = Path(out_dir)
     screen_cfg = replace(cfg, steps=cfg.screen_steps, save_every=cfg.screen_steps)
     first = train(tracks, out / "screen", screen_cfg)
+    offsets_path = out / "screen_offsets.json"
     excluded_path = out / "excluded.json"
-    if excluded_path.exists():
-        excluded = json.loads(excluded_path.read_text())
+    if offsets_path.exists():
+        found = json.loads(offsets_path.read_text())
     else:
         offsets = clip_offsets(load_model(first, device="cpu"), tracks, cfg.max_lag)
-        excluded = {
-            tr.name: round(off, 2)
-            for tr, off in zip(tracks, offsets, strict=True)
-            if abs(off) > cfg.screen_max_offset
-        }
+        found = {tr.name: round(off, 2) for tr, off in zip(tracks, offsets, strict=True)}
+        offsets_path.write_text(json.dumps(found, indent=1, sort_keys=True) + "\n")
+    excluded, realigned = screen(found, cfg)
+    if not excluded_path.exists():
         excluded_path.write_text(json.dumps(excluded, indent=1, sort_keys=True) + "\n")
-    kept = [tr for tr in tracks if tr.name not in excluded]
-    print(f"screening set aside {len(excluded)} of {len(tracks)} clips", file=sys.stderr)
+        if cfg.screen_rule == "realign":
+            (out / "realigned.json").write_text(
+                json.dumps(realigned, indent=1, sort_keys=True) + "\n"
+            )
+    excluded = json.loads(excluded_path.read_text())
+    kept = [
+        realign(tr, -realigned[tr.name]) if tr.name in realigned else tr
+        for tr in tracks
+        if tr.name not in excluded
+    ]
+    print(
+        f"screening set aside {len(excluded)} and realigned {len(realigned)} of "
+        f"{len(tracks)} clips",
+        file=sys.stderr,
+    )
     if not kept:
         raise FcnsyncError(
             f"a first model found all {len(tracks)} clips more than {cfg.screen_max_offset} "
             "frames off sync: nothing is left to train on (are the clips in sync?)"
         )
     return train(kept, out, cfg, validate=validate)
+
+
+def screen(found: dict[str, float], cfg: TrainConfig) -> tuple[dict[str, float], dict[str, float]]:
+    """Which clips a screening sets aside and which it realigns, from the offsets (frames,
+    positive: audio leads) a first model found: ``(excluded, realigned)``, each name -> offset."""
+    if cfg.screen_rule not in ("set_aside", "realign", "keep"):
+        raise ValueError(f"unknown screen_rule {cfg.screen_rule!r}")
+    off = {k: v for k, v in found.items() if abs(v) > cfg.screen_max_offset}
+    if cfg.screen_rule == "keep":
+        return {}, {}
+    if cfg.screen_rule == "set_aside":
+        return off, {}
+    realigned = {k: v for k, v in off.items() if abs(v) <= cfg.screen_realign_max}
+    return {k: v for k, v in off.items() if k not in realigned}, realigned
+
+
+def realign(tr: CachedTrack, shift_frames: float) -> CachedTrack:
+    """The track with its audio moved so that it leads by ``shift_frames`` more (a clip found
+    to lead by x frames is brought into sync with ``-x``)."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    seq = tr.seq
+    audio = shifted_audio(tr, shift_frames, seq.pad)
+    return replace(tr, seq=Sequence(seq.lips, seq.valid, audio, seq.pad))
 
 
 def train_ensemble(

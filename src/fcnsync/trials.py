@@ -52,7 +52,7 @@ def window_predictions(
     return np.array(preds)
 
 
-def shifted_audio(tr: CachedTrack, shift: int, pad: int) -> np.ndarray:
+def shifted_audio(tr: CachedTrack, shift: float, pad: int) -> np.ndarray:
     """Audio on the track's grid, frames -pad .. T + pad, moved so that the audio leads by
     ``shift`` more frames: position j holds the audio of frame j + shift."""
     n = len(tr.seq.lips)
@@ -162,3 +162,14 @@ def summarise(
             float(np.mean(v)), 4
         )
     return out
+
+
+def dev_figures(
+    model: FCNSyncNet,
+    tracks: list[CachedTrack],
+    groups: tuple[str, ...] = ("grid", "curated", "wild", "all"),
+) -> dict[str, list[float]]:
+    """The figures model selection looks at: accuracy against the relative truth at 5- and
+    15-frame windows and on whole clips, per group: ``{group: [ctx5, ctx15, whole]}``."""
+    s = summarise(trials_for(model, tracks, contexts=(5, 15, 0)))
+    return {g: [s[f"model/relative/{g}"][c] for c in ("ctx5", "ctx15", "ctxclip")] for g in groups}
