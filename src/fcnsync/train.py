@@ -65,6 +65,9 @@ class TrainConfig:
     # the offset found, when within screen_realign_max frames; set aside beyond) or "keep"
     screen_rule: str = "set_aside"
     screen_realign_max: float = 4.0
+    # read offsets against the first model's own median reading of the GRID (studio) clips,
+    # which are known to be in sync, instead of against zero
+    screen_centre: bool = False
     members: int = 5  # networks trained apart (seeds seed, seed + 1, ...), shipped as one ensemble
 
 
@@ -363,17 +366,19 @@ def train_screened(
     from .model import load_model  # noqa: PLC0415
 
     out = Path(out_dir)
-    screen_cfg = replace(cfg, steps=cfg.screen_steps, save_every=cfg.screen_steps)
-    first = train(tracks, out / "screen", screen_cfg)
     offsets_path = out / "screen_offsets.json"
     excluded_path = out / "excluded.json"
     if offsets_path.exists():
         found = json.loads(offsets_path.read_text())
     else:
+        screen_cfg = replace(cfg, steps=cfg.screen_steps, save_every=cfg.screen_steps)
+        first = train(tracks, out / "screen", screen_cfg)
         offsets = clip_offsets(load_model(first, device="cpu"), tracks, cfg.max_lag)
         found = {tr.name: round(off, 2) for tr, off in zip(tracks, offsets, strict=True)}
         offsets_path.write_text(json.dumps(found, indent=1, sort_keys=True) + "\n")
-    excluded, realigned = screen(found, cfg)
+    grid = [found[tr.name] for tr in tracks if tr.group == "grid" and tr.name in found]
+    bias = float(np.median(grid)) if cfg.screen_centre and grid else 0.0
+    excluded, realigned = screen(found, cfg, bias)
     if not excluded_path.exists():
         excluded_path.write_text(json.dumps(excluded, indent=1, sort_keys=True) + "\n")
         if cfg.screen_rule == "realign":
@@ -399,12 +404,16 @@ def train_screened(
     return train(kept, out, cfg, validate=validate)
 
 
-def screen(found: dict[str, float], cfg: TrainConfig) -> tuple[dict[str, float], dict[str, float]]:
+def screen(
+    found: dict[str, float], cfg: TrainConfig, bias: float = 0.0
+) -> tuple[dict[str, float], dict[str, float]]:
     """Which clips a screening sets aside and which it realigns, from the offsets (frames,
-    positive: audio leads) a first model found: ``(excluded, realigned)``, each name -> offset."""
+    positive: audio leads) a first model found, less its own ``bias`` (its reading of clips
+    known to be in sync): ``(excluded, realigned)``, each name -> offset less the bias."""
     if cfg.screen_rule not in ("set_aside", "realign", "keep"):
         raise ValueError(f"unknown screen_rule {cfg.screen_rule!r}")
-    off = {k: v for k, v in found.items() if abs(v) > cfg.screen_max_offset}
+    centred = {k: round(v - bias, 2) for k, v in found.items()}
+    off = {k: v for k, v in centred.items() if abs(v) > cfg.screen_max_offset}
     if cfg.screen_rule == "keep":
         return {}, {}
     if cfg.screen_rule == "set_aside":
