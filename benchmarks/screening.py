@@ -2,7 +2,8 @@
 or a single network's folder), the offsets its first model found for every training clip
 (``screen_offsets.json``), and how many clips and people each rule would keep, by gathering and
 group: set aside every clip found more than 1.5 frames off, realign the clips found 1.5-4 frames
-off (set aside beyond), or keep everything.
+off (set aside beyond), or keep everything; each also with the readings centred on the first
+model's own median reading of the GRID clips (studio recordings, in sync).
 
 A rule that drops the people the current model finds hard would be suspect, so the first
 model's readings are compared with an independent one: fcnsync-v7's readings of the same clips
@@ -31,6 +32,11 @@ RULES = {
     "realign 1.5-4 fr": TrainConfig(screen_rule="realign"),
     "realign 1.5-15 fr": TrainConfig(screen_rule="realign", screen_realign_max=15.0),
     "keep all": TrainConfig(screen_rule="keep"),
+    "centred, set aside": TrainConfig(screen_rule="set_aside", screen_centre=True),
+    "centred, realign 4": TrainConfig(screen_rule="realign", screen_centre=True),
+    "centred, realign 15": TrainConfig(
+        screen_rule="realign", screen_centre=True, screen_realign_max=15.0
+    ),
 }
 
 
@@ -60,8 +66,10 @@ def main() -> None:
         print(
             f"{'rule':<20} {'clips':>6} {'people':>7}   first: clips people   second: clips people"
         )
+        grid = [v for n, v in found.items() if rows[n]["group"] == "grid"]
+        print(f"  its median reading of the GRID clips (in sync): {np.median(grid):+.2f} frames")
         for rule, cfg in RULES.items():
-            excluded, _ = screen(found, cfg)
+            excluded, _ = screen(found, cfg, float(np.median(grid)) if cfg.screen_centre else 0.0)
             kept = [n for n in names if n not in excluded]
             line = f"{rule:<20} {len(kept):6d} {len({rows[n]['person'] for n in kept}):7d}"
             for g in ("first", "second"):

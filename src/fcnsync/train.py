@@ -63,11 +63,11 @@ class TrainConfig:
     screen_max_offset: float = 1.5  # clips it finds further off than this (frames) are "off"
     # what happens to a clip found off: "set_aside" (left out), "realign" (its audio moved by
     # the offset found, when within screen_realign_max frames; set aside beyond) or "keep"
-    screen_rule: str = "set_aside"
+    screen_rule: str = "realign"
     screen_realign_max: float = 4.0
     # read offsets against the first model's own median reading of the GRID (studio) clips,
     # which are known to be in sync, instead of against zero
-    screen_centre: bool = False
+    screen_centre: bool = True
     members: int = 5  # networks trained apart (seeds seed, seed + 1, ...), shipped as one ensemble
 
 
