@@ -25,7 +25,7 @@ from fcnsync.dataset import prepare_tracks
 from fcnsync.faces import silence_native_stderr
 from fcnsync.model import load_model
 from fcnsync.train import TrainConfig, realign, train
-from fcnsync.trials import dev_figures
+from fcnsync.trials import FIGURES_HEADER, dev_figures, format_figures
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "avdata"
@@ -82,17 +82,11 @@ def main() -> None:
 def print_table(out: Path) -> None:
     records = [json.loads(p.read_text()) for p in sorted(out.glob("*_s*.json"))]
     records.sort(key=lambda r: (r["share"], r["seed"]))
-    print(
-        "people  clips  minutes  seed   all: 5 fr  15 fr  whole   wild: 5 fr  15 fr  whole"
-        "   grid 15 fr  curated 15 fr"
-    )
+    print(f"people  clips  minutes  seed   {FIGURES_HEADER}")
     for r in records:
-        a, w = r["all"], r["wild"]
         print(
-            f"{r['people']:6d} {r['clips']:6d} {r['minutes']:8.1f} {r['seed']:5d}"
-            f"   {100 * a[0]:9.1f} {100 * a[1]:6.1f} {100 * a[2]:6.1f}"
-            f"   {100 * w[0]:10.1f} {100 * w[1]:6.1f} {100 * w[2]:6.1f}"
-            f"   {100 * r['grid'][1]:10.1f} {100 * r['curated'][1]:14.1f}"
+            f"{r['people']:6d} {r['clips']:6d} {r['minutes']:8.1f} {r['seed']:5d}   "
+            + format_figures(r)
         )
 
 

@@ -27,7 +27,7 @@ from fcnsync.dataset import prepare_tracks
 from fcnsync.faces import silence_native_stderr
 from fcnsync.model import load_model
 from fcnsync.train import TrainConfig, clip_offsets, train, train_screened
-from fcnsync.trials import dev_figures
+from fcnsync.trials import FIGURES_HEADER, dev_figures, format_figures
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "avdata"
@@ -99,18 +99,10 @@ def main() -> None:
 
 def print_table(out: Path) -> None:
     records = [json.loads(p.read_text()) for p in sorted(out.glob("*_s*.json"))]
-    print(
-        "name                  seed  clips people   all: 5 fr  15 fr  whole"
-        "   wild: 5 fr  15 fr  whole   grid 15  curated 15"
-    )
+    print(f"name                  seed  clips people   {FIGURES_HEADER}")
     for r in records:
-        a, w = r["all"], r["wild"]
-        print(
-            f"{r['name']:<20} {r['seed']:5d} {r['clips']:6d} {r['people']:6d}"
-            f"   {100 * a[0]:9.1f} {100 * a[1]:6.1f} {100 * a[2]:6.1f}"
-            f"   {100 * w[0]:10.1f} {100 * w[1]:6.1f} {100 * w[2]:6.1f}"
-            f"   {100 * r['grid'][1]:7.1f} {100 * r['curated'][1]:11.1f}"
-        )
+        row = f"{r['name']:<20} {r['seed']:5d} {r['clips']:6d} {r['people']:6d}   "
+        print(row + format_figures(r))
 
 
 if __name__ == "__main__":

@@ -173,3 +173,16 @@ def dev_figures(
     15-frame windows and on whole clips, per group: ``{group: [ctx5, ctx15, whole]}``."""
     s = summarise(trials_for(model, tracks, contexts=(5, 15, 0)))
     return {g: [s[f"model/relative/{g}"][c] for c in ("ctx5", "ctx15", "ctxclip")] for g in groups}
+
+
+FIGURES_HEADER = "all: 5 fr  15 fr  whole   wild: 5 fr  15 fr  whole   grid 15  curated 15"
+
+
+def format_figures(figures: dict[str, list[float]]) -> str:
+    """One table row of ``dev_figures`` in percent, under ``FIGURES_HEADER``."""
+    a, w = figures["all"], figures["wild"]
+    return (
+        f"{100 * a[0]:9.1f} {100 * a[1]:6.1f} {100 * a[2]:6.1f}"
+        f"   {100 * w[0]:10.1f} {100 * w[1]:6.1f} {100 * w[2]:6.1f}"
+        f"   {100 * figures['grid'][1]:7.1f} {100 * figures['curated'][1]:11.1f}"
+    )
