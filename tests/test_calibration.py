@@ -15,10 +15,10 @@ from fcnsync.calibration import (
     fit,
     load_calibration,
 )
+from fcnsync.dataset import tracks_from_extracted
 from fcnsync.errors import CalibrationError
 from fcnsync.evaluate import calibrate_clips
 from fcnsync.pipeline import detect, extract
-from fcnsync.train import tracks_from_extracted
 
 
 def test_fit_recovers_a_known_probability_and_is_calibrated():

@@ -9,12 +9,13 @@ import pytest
 import torch
 from synth import BarTracker, make_clip
 
+from fcnsync.dataset import tracks_from_extracted
 from fcnsync.errors import FcnsyncError
-from fcnsync.features import mirror_lips
+from fcnsync.features import AUDIO_PER_FRAME, mirror_lips
 from fcnsync.inference import Sequence, audio_pad_frames, score_sequences
 from fcnsync.model import load_model
 from fcnsync.pipeline import extract
-from fcnsync.train import TrainConfig, tracks_from_extracted, train_ensemble
+from fcnsync.train import TrainConfig, realign, screen, train_ensemble
 
 
 def _tracks(tmp_path):
@@ -74,7 +75,8 @@ def test_an_ensemble_run_trains_each_seed_and_joins_them_into_one_checkpoint(tmp
 
 
 def test_training_with_every_clip_set_aside_is_a_clear_error(tmp_path):
-    cfg = _tiny(members=1, screen_max_offset=-1.0)  # every clip is "off sync"
+    # every clip is "off sync", and the rule sets such clips aside
+    cfg = _tiny(members=1, screen_max_offset=-1.0, screen_rule="set_aside")
     with pytest.raises(FcnsyncError, match="nothing is left to train on"):
         train_ensemble(_tracks(tmp_path), tmp_path / "run", cfg)
 
@@ -168,3 +170,30 @@ def test_training_windows_hold_their_audio_at_the_target_lag():
         assert misfit[int(target[k])] < 0.3  # other lags: about 2
     lag_sign = np.sign(target.numpy() - cfg.max_lag)
     assert (lag_sign > 0).any() and (lag_sign < 0).any()
+
+
+def test_screening_rules_set_aside_realign_or_keep_clips_read_against_the_in_sync_reference():
+    found = {"a": 0.7, "b": 2.9, "c": -1.0, "d": 7.5, "e": -4.0}
+    # read against zero: b, d and e are more than 1.5 frames off, c is not
+    excluded, realigned = screen(found, TrainConfig(screen_rule="set_aside"))
+    assert set(excluded) == {"b", "d", "e"} and realigned == {}
+    excluded, realigned = screen(found, TrainConfig(screen_rule="realign"))
+    assert realigned == {"b": 2.9, "e": -4.0} and set(excluded) == {"d"}
+    assert screen(found, TrainConfig(screen_rule="keep")) == ({}, {})
+    # read against a first model that reads in-sync clips at +0.7: c is off, e is beyond 4
+    excluded, realigned = screen(found, TrainConfig(screen_rule="realign"), bias=0.7)
+    assert realigned == {"b": 2.2, "c": -1.7} and set(excluded) == {"d", "e"}
+    with pytest.raises(ValueError, match="screen_rule"):
+        screen(found, TrainConfig(screen_rule="drop"))
+
+
+def test_realigning_a_clip_moves_its_audio_by_the_given_frames(tmp_path):
+    (tr,) = tracks_from_extracted(
+        extract(make_clip(tmp_path / "c.mkv", seconds=3.0, seed=1), BarTracker()), pad=40
+    )
+    moved = realign(tr, 3.0)  # the audio now leads by 3 frames more: row j holds frame j + 3's
+    a, b = tr.seq.audio, moved.seq.audio
+    k = 3 * AUDIO_PER_FRAME
+    assert b.shape == a.shape and np.array_equal(moved.seq.lips, tr.seq.lips)
+    assert np.allclose(b[: -k - 8], a[k:-8], atol=1e-4)
+    assert not np.allclose(b[: -k - 8], a[: -k - 8], atol=1e-2)

@@ -781,10 +781,11 @@ def calibrate(
     import csv  # noqa: PLC0415
 
     from .batch import expand_inputs  # noqa: PLC0415
+    from .dataset import tracks_from_extracted  # noqa: PLC0415
     from .errors import FcnsyncError  # noqa: PLC0415
-    from .evaluate import CONTEXT_PAD, calibrate_clips  # noqa: PLC0415
+    from .evaluate import calibrate_clips  # noqa: PLC0415
     from .pipeline import extract  # noqa: PLC0415
-    from .train import tracks_from_extracted  # noqa: PLC0415
+    from .trials import CONTEXT_PAD  # noqa: PLC0415
 
     model, cal = _load(weights, calibration)
     truth: dict[str, float] = {}
@@ -856,9 +857,10 @@ def train(
 ) -> None:
     """Train the network on DATA_DIR (a folder of in-sync talking clips, with or without a
     manifest.tsv). Resumes where an interrupted run in --out stopped."""
+    from .dataset import prepare_tracks  # noqa: PLC0415
     from .errors import FcnsyncError  # noqa: PLC0415
     from .faces import silence_native_stderr  # noqa: PLC0415
-    from .train import TrainConfig, prepare_tracks, train_ensemble  # noqa: PLC0415
+    from .train import TrainConfig, train_ensemble  # noqa: PLC0415
 
     silence_native_stderr()
     cfg = TrainConfig(seed=seed, threads=threads)

@@ -18,10 +18,10 @@ from torch import nn
 from .errors import ModelError
 from .features import AUDIO_PER_FRAME, LIP_DIMS, N_MELS, mirror_lips
 
-DEFAULT_WEIGHTS = "fcnsync-v7.pt"
+DEFAULT_WEIGHTS = "fcnsync-v8.pt"
 # SHA-256 of the checkpoints shipped in weights/; load_model refuses any other content.
 SHIPPED_SHA256: dict[str, str] = {
-    "fcnsync-v7.pt": "27edd99dda02cd5de0476602c6f6f8189de99344393e1627757e917e6a12a1a5",
+    "fcnsync-v8.pt": "ddf1c1c1e9eab82472ad12cb0b3d7a1047414c510864c6dd7aaf38f86222ecec",
 }
 
 

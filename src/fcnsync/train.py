@@ -23,27 +23,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .dataset import CachedTrack
 from .errors import FcnsyncError
-from .faces import Track
 from .features import (
     AUDIO_PER_FRAME,
     LIP_POINT_DIMS,
     LOG_FLOOR,
-    LogMel,
-    audio_on_grid,
-    lip_features,
     mirror_lips,
-    mouth_opening,
-    normalise_mel,
-    speech_activity,
-    track_on_grid,
 )
 from .inference import Sequence
 from .model import FCNSyncNet, ModelConfig, checkpoint_dict, correlate
-from .pipeline import Extracted
+from .trials import shifted_audio, trials_for
 
-MIN_TRACK_FRAMES = 20
-MIN_FOUND_FRACTION = 0.5
 APPEARANCE_NOISE = 0.2  # s.d. of the noise on the mouth's appearance (track-normalised units)
 
 
@@ -69,92 +60,15 @@ class TrainConfig:
     threads: int = 2
     model: dict = field(default_factory=lambda: {"channels": 64, "embed_dim": 32, "dropout": 0.3})
     screen_steps: int = 500  # a first model, trained this long, screens the labels
-    screen_max_offset: float = 1.5  # clips it finds further off than this (frames) are set aside
+    screen_max_offset: float = 1.5  # clips it finds further off than this (frames) are "off"
+    # what happens to a clip found off: "set_aside" (left out), "realign" (its audio moved by
+    # the offset found, when within screen_realign_max frames; set aside beyond) or "keep"
+    screen_rule: str = "realign"
+    screen_realign_max: float = 4.0
+    # read offsets against the first model's own median reading of the GRID (studio) clips,
+    # which are known to be in sync, instead of against zero
+    screen_centre: bool = True
     members: int = 5  # networks trained apart (seeds seed, seed + 1, ...), shipped as one ensemble
-
-
-@dataclass
-class CachedTrack:
-    """One face track of a cached clip on its frame grid, with padded audio: a ``Sequence``
-    plus where it came from."""
-
-    name: str
-    person: str
-    fps: float
-    seq: Sequence
-    level_db: np.ndarray  # (T,) audio level per video frame
-    opening: np.ndarray  # (T,) mouth opening per frame (the classical cue)
-    mel: LogMel  # the clip's normalised log-mel (to build shifted audio)
-    grid_start_s: float
-    found_fraction: float
-    track_index: int
-    group: str = ""
-    truth_frames: float = 0.0  # the clip's own offset where known (positive: audio leads)
-
-
-def tracks_from_raw(
-    name: str,
-    fps: float,
-    mel: LogMel,
-    raw: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-    pad: int,
-    all_tracks: bool = False,
-) -> list[CachedTrack]:
-    """Model inputs of one clip from its raw face tracks ``(times (N,), points (N, P, 3),
-    appearance (N, APPEARANCE_DIMS))`` and its (not yet normalised) log-mel: the longest usable
-    track, or all with ``all_tracks``."""
-    mel = normalise_mel(mel)
-    out = []
-    for i, (times, points, appearance) in enumerate(raw):
-        if len(times) < MIN_TRACK_FRAMES:
-            continue
-        found = float(np.isfinite(points[:, 0, 0]).mean())
-        if found < MIN_FOUND_FRACTION:
-            continue
-        start, lips, valid = track_on_grid(times, lip_features(points, appearance), fps)
-        n = len(lips)
-        out.append(
-            CachedTrack(
-                name=name,
-                person=name,
-                fps=fps,
-                seq=Sequence(
-                    lips, valid, audio_on_grid(mel, start - pad / fps, fps, n + 2 * pad), pad
-                ),
-                level_db=speech_activity(mel, start, fps, n),
-                opening=track_on_grid(times, mouth_opening(points)[:, None], fps)[1][:, 0],
-                mel=mel,
-                grid_start_s=start,
-                found_fraction=found,
-                track_index=i,
-            )
-        )
-    if not all_tracks and out:
-        out = [max(out, key=lambda c: int(c.seq.valid.sum()))]
-    return out
-
-
-def load_cached(
-    path: str | os.PathLike[str], pad: int, all_tracks: bool = False
-) -> list[CachedTrack]:
-    """``tracks_from_raw`` of a clip cached by ``pipeline.save_extracted``."""
-    z = np.load(path)
-    raw = [
-        (z[f"t{i}_times"], z[f"t{i}_points"], z[f"t{i}_appearance"])
-        for i in range(int(z["n_tracks"]))
-    ]
-    mel = LogMel(float(z["mel_start_s"]), z["mel"], z["energy"])
-    return tracks_from_raw(
-        Path(path).name.split(".")[0], float(z["fps"]), mel, raw, pad, all_tracks
-    )
-
-
-def tracks_from_extracted(ex: Extracted, pad: int, all_tracks: bool = False) -> list[CachedTrack]:
-    """``tracks_from_raw`` of a freshly decoded file."""
-    raw = [
-        (times, points, appearance) for times, points, _, appearance in map(Track.arrays, ex.tracks)
-    ]
-    return tracks_from_raw(Path(ex.info.path).name, ex.info.fps, ex.mel, raw, pad, all_tracks)
 
 
 def _augment_lips(
@@ -429,36 +343,8 @@ def _config_meta(cfg: TrainConfig) -> dict[str, object]:
     return meta
 
 
-def prepare_tracks(
-    data_dir: str | os.PathLike[str],
-    cache_dir: str | os.PathLike[str],
-    pad: int,
-    kinds: tuple[str, ...] = ("real",),
-    all_tracks: bool = False,
-) -> list[CachedTrack]:
-    """Cache (once) and load the clips of ``data_dir`` whose manifest kind is in ``kinds``."""
-    from .cache import build_cache, cache_path, read_clips  # noqa: PLC0415
-
-    clips = [c for c in read_clips(data_dir) if c.kind in kinds]
-    build_cache(clips, cache_dir)
-    tracks: list[CachedTrack] = []
-    for clip in clips:
-        cp = cache_path(Path(cache_dir), clip.path)
-        if not cp.exists():
-            continue
-        for tr in load_cached(cp, pad, all_tracks=all_tracks):
-            tr.person = clip.person
-            tr.name = clip.path.name
-            tr.group = clip.group
-            tr.truth_frames = float(clip.inherent_offset_frames or 0.0)
-            tracks.append(tr)
-    return tracks
-
-
 def clip_offsets(model: FCNSyncNet, tracks: list[CachedTrack], max_lag: int = 15) -> list[float]:
     """The model's whole-clip offset (frames) of each track as it is, no shift injected."""
-    from .evaluate import trials_for  # noqa: PLC0415
-
     out = []
     for tr in tracks:
         (trial,) = trials_for(model, [tr], offsets=(0,), contexts=(0,), max_lag=max_lag)
@@ -470,35 +356,80 @@ def train_screened(
     tracks: list[CachedTrack], out_dir: str | os.PathLike[str], cfg: TrainConfig, validate=None
 ) -> Path:
     """Training labels assume every clip is in sync. Check it: train a first model for
-    ``cfg.screen_steps`` steps, measure every training clip with it, set aside the clips it finds
-    more than ``cfg.screen_max_offset`` frames off (listed in ``excluded.json``), then train the
-    final model on the rest. Both stages resume."""
+    ``cfg.screen_steps`` steps, measure every training clip with it (``screen_offsets.json``),
+    and treat the clips it finds more than ``cfg.screen_max_offset`` frames off by
+    ``cfg.screen_rule``: set aside (listed in ``excluded.json``), realigned (their audio moved
+    by the offset found, listed in ``realigned.json``) or kept as they are. Then train the final
+    model. Both stages resume."""
     from dataclasses import replace  # noqa: PLC0415
 
     from .model import load_model  # noqa: PLC0415
 
     out = Path(out_dir)
-    screen_cfg = replace(cfg, steps=cfg.screen_steps, save_every=cfg.screen_steps)
-    first = train(tracks, out / "screen", screen_cfg)
+    offsets_path = out / "screen_offsets.json"
     excluded_path = out / "excluded.json"
-    if excluded_path.exists():
-        excluded = json.loads(excluded_path.read_text())
+    if offsets_path.exists():
+        found = json.loads(offsets_path.read_text())
     else:
+        screen_cfg = replace(cfg, steps=cfg.screen_steps, save_every=cfg.screen_steps)
+        first = train(tracks, out / "screen", screen_cfg)
         offsets = clip_offsets(load_model(first, device="cpu"), tracks, cfg.max_lag)
-        excluded = {
-            tr.name: round(off, 2)
-            for tr, off in zip(tracks, offsets, strict=True)
-            if abs(off) > cfg.screen_max_offset
-        }
+        found = {tr.name: round(off, 2) for tr, off in zip(tracks, offsets, strict=True)}
+        offsets_path.write_text(json.dumps(found, indent=1, sort_keys=True) + "\n")
+    grid = [found[tr.name] for tr in tracks if tr.group == "grid" and tr.name in found]
+    bias = float(np.median(grid)) if cfg.screen_centre and grid else 0.0
+    excluded, realigned = screen(found, cfg, bias)
+    if not excluded_path.exists():
         excluded_path.write_text(json.dumps(excluded, indent=1, sort_keys=True) + "\n")
-    kept = [tr for tr in tracks if tr.name not in excluded]
-    print(f"screening set aside {len(excluded)} of {len(tracks)} clips", file=sys.stderr)
+        if cfg.screen_rule == "realign":
+            (out / "realigned.json").write_text(
+                json.dumps(realigned, indent=1, sort_keys=True) + "\n"
+            )
+    excluded = json.loads(excluded_path.read_text())
+    kept = [
+        realign(tr, -realigned[tr.name]) if tr.name in realigned else tr
+        for tr in tracks
+        if tr.name not in excluded
+    ]
+    print(
+        f"screening set aside {len(excluded)} and realigned {len(realigned)} of "
+        f"{len(tracks)} clips",
+        file=sys.stderr,
+    )
     if not kept:
         raise FcnsyncError(
             f"a first model found all {len(tracks)} clips more than {cfg.screen_max_offset} "
             "frames off sync: nothing is left to train on (are the clips in sync?)"
         )
     return train(kept, out, cfg, validate=validate)
+
+
+def screen(
+    found: dict[str, float], cfg: TrainConfig, bias: float = 0.0
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Which clips a screening sets aside and which it realigns, from the offsets (frames,
+    positive: audio leads) a first model found, less its own ``bias`` (its reading of clips
+    known to be in sync): ``(excluded, realigned)``, each name -> offset less the bias."""
+    if cfg.screen_rule not in ("set_aside", "realign", "keep"):
+        raise ValueError(f"unknown screen_rule {cfg.screen_rule!r}")
+    centred = {k: round(v - bias, 2) for k, v in found.items()}
+    off = {k: v for k, v in centred.items() if abs(v) > cfg.screen_max_offset}
+    if cfg.screen_rule == "keep":
+        return {}, {}
+    if cfg.screen_rule == "set_aside":
+        return off, {}
+    realigned = {k: v for k, v in off.items() if abs(v) <= cfg.screen_realign_max}
+    return {k: v for k, v in off.items() if k not in realigned}, realigned
+
+
+def realign(tr: CachedTrack, shift_frames: float) -> CachedTrack:
+    """The track with its audio moved so that it leads by ``shift_frames`` more (a clip found
+    to lead by x frames is brought into sync with ``-x``)."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    seq = tr.seq
+    audio = shifted_audio(tr, shift_frames, seq.pad)
+    return replace(tr, seq=Sequence(seq.lips, seq.valid, audio, seq.pad))
 
 
 def train_ensemble(
