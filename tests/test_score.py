@@ -180,3 +180,13 @@ def test_cli_score_empty_folder_is_a_usage_error(tmp_path):
     r = run_cli(["score", str(tmp_path)])
     assert r.returncode == 2 and r.stderr.strip().startswith("Error:")
     assert "Traceback" not in r.stderr
+
+
+def test_arrays_that_are_not_video_raise_one_clear_error(tiny_model):
+    from fcnsync.errors import MediaError
+
+    wav = np.zeros(16000, np.float32)
+    with pytest.raises(MediaError, match="uint8 RGB"):
+        score_arrays(np.zeros((10, 8, 8), np.float32), FPS, wav, 16000, model=tiny_model)
+    with pytest.raises(MediaError, match="frame rate"):
+        score_arrays(np.zeros((10, 8, 8, 3), np.uint8), 0.5, wav, 16000, model=tiny_model)
