@@ -190,3 +190,12 @@ def test_arrays_that_are_not_video_raise_one_clear_error(tiny_model):
         score_arrays(np.zeros((10, 8, 8), np.float32), FPS, wav, 16000, model=tiny_model)
     with pytest.raises(MediaError, match="frame rate"):
         score_arrays(np.zeros((10, 8, 8, 3), np.uint8), 0.5, wav, 16000, model=tiny_model)
+
+
+def test_shipped_reference_was_made_with_the_shipped_weights():
+    """New weights need a new reference: python benchmarks/sync_reference.py."""
+    from fcnsync.model import sha256_of, shipped_weights_path
+
+    ref = load_reference()
+    assert ref.weights_sha256 == sha256_of(shipped_weights_path())
+    assert ref.clips == len(ref.strengths) >= 10 and ref.strengths == sorted(ref.strengths)
