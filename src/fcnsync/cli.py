@@ -350,6 +350,136 @@ def _progress(total: int):  # type: ignore[no-untyped-def]
     return progress
 
 
+@main.command("score")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option(
+    "--pairs",
+    "pairs_dir",
+    type=click.Path(exists=True),
+    help="Compare each input with this folder, file by file (the same names, extension aside).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "markdown", "csv", "latex"]),
+    default="table",
+    show_default=True,
+    help="How the table of folders is printed.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(),
+    help="Also write a record per video to this file (.csv, .json, else JSON lines).",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Worker processes, each loading the model once [default: the CPU count].",
+)
+@click.option("--max-lag", type=click.IntRange(1, 100), default=15, show_default=True)
+@click.option("--weights", type=click.Path(dir_okay=False))
+@click.option("--calibration", type=click.Path(dir_okay=False))
+@click.option(
+    "--reference",
+    type=click.Path(dir_okay=False),
+    help="A sync reference (real footage's sync strengths) instead of the shipped one.",
+)
+@click.option("--device", default=None, help="torch device (default: cuda if present, else cpu).")
+@click.option("-q", "--quiet", is_flag=True, help="No per-file error lines on stderr.")
+def score_cmd(
+    inputs: tuple[str, ...],
+    pairs_dir: str | None,
+    fmt: str,
+    output: str | None,
+    jobs: int | None,
+    max_lag: int,
+    weights: str | None,
+    calibration: str | None,
+    reference: str | None,
+    device: str | None,
+    quiet: bool,
+) -> None:
+    """Score lip-sync generators: a sync score per video of INPUTS (folders or files), one row
+    per input in one table, and with --pairs a file-by-file comparison.
+
+    The sync score is the percentile (0-100) of real, in-sync footage whose lips follow the
+    audio as strongly (50: as well as the median real clip). Exit code 0 when every file was
+    measured, 1 when any file failed, 2 for a usage error."""
+    from . import score as sc  # noqa: PLC0415
+    from .batch import WorkerSettings, expand_inputs  # noqa: PLC0415
+    from .calibration import load_calibration  # noqa: PLC0415
+    from .errors import FcnsyncError  # noqa: PLC0415
+    from .faces import silence_native_stderr  # noqa: PLC0415
+    from .model import load_model  # noqa: PLC0415
+    from .writers import get_table_writer, get_writer  # noqa: PLC0415
+
+    groups = [(name, list(expand_inputs([name]))) for name in inputs]
+    if pairs_dir:
+        groups.append((pairs_dir, list(expand_inputs([pairs_dir]))))
+    for name, paths in groups:
+        if not paths:
+            _fail(f"{name}: no media files found", EXIT_USAGE)
+    silence_native_stderr()
+    try:
+        model = load_model(weights, device=device)
+        cal = load_calibration(calibration)
+        ref = sc.load_reference(reference)
+    except FcnsyncError as exc:
+        _fail(str(exc))
+        return
+    except RuntimeError as exc:
+        _fail(f"cannot use device {device!r}: {str(exc).splitlines()[0]}", EXIT_USAGE)
+        return
+    record_writer = None
+    stream: IO[str] | None = None
+    if output:
+        kind = {".csv": "csv", ".json": "json"}.get(os.path.splitext(output)[1], "jsonl")
+        try:
+            stream = open(output, "w", encoding="utf-8", newline="", errors="surrogateescape")
+        except OSError as exc:
+            _fail(f"cannot write {output}: {exc.strerror}", EXIT_USAGE)
+            return
+        record_writer = get_writer(kind, stream, records="score")
+
+    def emit(score: sc.Score) -> None:
+        if score.status == "error" and not quiet:
+            click.echo(f"Error: {score.path}: {score.error}", err=True)
+        if record_writer:
+            record_writer.write(score)
+
+    settings = WorkerSettings(weights, calibration, device, max_lag, 16)
+    n_jobs = jobs or os.cpu_count() or 1
+    scored = []
+    try:
+        for _, paths in groups:
+            scored.append(sc.score_paths(paths, model, cal, ref, max_lag, n_jobs, settings, emit))
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    finally:
+        if record_writer and stream:
+            record_writer.finish()
+            stream.close()
+    table = get_table_writer(fmt, sys.stdout)
+    main_groups = groups[: len(inputs)]
+    summaries = [
+        sc.summarise_folder(name, scores) for (name, _), scores in zip(groups, scored, strict=True)
+    ]
+    table.write("sync scores (percentile of real footage)", *sc.folder_table(summaries))
+    if pairs_dir:
+        compared = []
+        for (name, _), scores in zip(main_groups, scored, strict=False):
+            pairs, unpaired = sc.pair_up(scores, name, scored[-1], pairs_dir)
+            table.write(f"{name} against {pairs_dir}, file by file", *sc.pair_table(pairs))
+            compared.append(sc.summarise_pairs(name, pairs_dir, pairs, unpaired))
+        table.write("paired comparison", *sc.pair_summary_table(compared))
+    failed = any(s.status == "error" for scores in scored for s in scores)
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
+
+
 @main.command()
 @click.argument("results_file", type=click.Path(exists=True))
 @click.option(

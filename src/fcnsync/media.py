@@ -391,3 +391,111 @@ class MediaReader:
         if not (MIN_FPS <= measured <= MAX_FPS):
             raise MediaError(f"unusable video frame rate ({measured:.3g} fps)")
         return measured
+
+
+class ArrayMedia:
+    """Video and audio held in memory, read like a file by a ``MediaReader``: iterating yields
+    ``VideoFrame``s (the frame at index i shown at i / ``fps``) and ``AudioChunk``s (mono,
+    ``AUDIO_SAMPLE_RATE_HZ``, resampled as a file's audio is), in time order. No file is
+    written.
+
+    ``frames`` (T, H, W, 3) uint8 RGB or a sequence of (H, W, 3); ``waveform`` (N,) or (N, C)
+    float32 in [-1, 1] (int16 is scaled by 1 / 32768) at ``sample_rate_hz``, its first sample
+    at time 0."""
+
+    CHUNK_SAMPLES = 1024  # audio handed to the resampler at a time, as a decoder would
+
+    def __init__(
+        self,
+        frames: np.ndarray | list[np.ndarray] | tuple[np.ndarray, ...],
+        fps: float,
+        waveform: np.ndarray,
+        sample_rate_hz: int,
+        name: str = "<arrays>",
+        max_side_px: int = MAX_DECODE_SIDE_PX,
+    ):
+        if len(frames) == 0:
+            raise MediaError("no video frames")
+        first = np.asarray(frames[0])
+        if first.ndim != 3 or first.shape[2] != 3 or first.dtype != np.uint8:
+            raise MediaError(
+                f"frames must be (T, H, W, 3) uint8 RGB, not {first.dtype} {first.shape}"
+            )
+        if not MIN_FPS <= fps <= MAX_FPS:
+            raise MediaError(f"unusable video frame rate ({fps:.3g} fps)")
+        wave = np.asarray(waveform)
+        if wave.dtype == np.int16:
+            wave = wave.astype(np.float32) / 32768.0
+        wave = wave.astype(np.float32, copy=False)
+        if wave.ndim == 1:
+            wave = wave[:, None]
+        if wave.ndim != 2 or wave.shape[0] == 0 or sample_rate_hz <= 0:
+            raise MediaError("waveform must be (N,) or (N, C) samples with a positive rate")
+        self._frames = frames
+        self._wave = wave
+        self._rate = int(sample_rate_hz)
+        self.max_side_px = max_side_px
+        h, w = first.shape[:2]
+        self.info = MediaInfo(
+            path=name,
+            container="",
+            duration_s=len(frames) / fps,
+            fps=float(fps),
+            width=w,
+            height=h,
+            video_codec="rawvideo",
+            audio_codec="pcm_f32le",
+            audio_sample_rate_hz=self._rate,
+            audio_channels=wave.shape[1],
+        )
+        self.stats = DecodeStats()
+
+    def _audio(self) -> Iterator[AudioChunk]:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_SAMPLE_RATE_HZ)
+        layout = "mono" if self._wave.shape[1] == 1 else "stereo"
+        wave = self._wave if self._wave.shape[1] <= 2 else self._wave.mean(axis=1, keepdims=True)
+        if wave.shape[1] == 1:
+            layout = "mono"
+        at_s = 0.0
+        for i in range(0, len(wave) + self.CHUNK_SAMPLES, self.CHUNK_SAMPLES):
+            piece = wave[i : i + self.CHUNK_SAMPLES]
+            if len(piece):
+                frame = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(piece.reshape(1, -1)), format="flt", layout=layout
+                )
+                frame.sample_rate = self._rate
+                outs = resampler.resample(frame)
+            else:
+                outs = resampler.resample(None)
+            for out in outs:
+                samples = out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                if samples.size:
+                    yield AudioChunk(time_s=at_s, samples=samples)
+                    self.stats.audio_samples += samples.size
+                    at_s += samples.size / AUDIO_SAMPLE_RATE_HZ
+            if not len(piece):
+                break
+
+    def __iter__(self) -> Iterator[VideoFrame | AudioChunk]:
+        audio = self._audio()
+        pending = next(audio, None)
+        stats = self.stats
+        for i, rgb in enumerate(self._frames):
+            t = i / self.info.fps
+            while pending is not None and pending.time_s <= t + 1.0 / self.info.fps:
+                yield pending
+                pending = next(audio, None)
+            pixels = np.ascontiguousarray(np.asarray(rgb, dtype=np.uint8))
+            picture = VideoFrame(
+                t, av.VideoFrame.from_ndarray(pixels, format="rgb24"), self.max_side_px
+            )
+            stats.video_frames += 1
+            if stats.first_video_time_s is None:
+                stats.first_video_time_s = t
+                stats.frame_size = (picture.width, picture.height)
+                stats.scale = picture.scale
+            stats.last_video_time_s = t
+            yield picture
+        while pending is not None:
+            yield pending
+            pending = next(audio, None)

@@ -23,7 +23,7 @@ from .features import (
     track_on_grid,
 )
 from .inference import Sequence, audio_pad_frames, score_sequences
-from .media import MediaInfo, MediaReader, VideoFrame
+from .media import ArrayMedia, MediaInfo, MediaReader, VideoFrame
 from .model import FCNSyncNet, load_model
 from .sync import Estimate, curve_from_sums, estimate, frame_weights, lag_curve
 
@@ -51,7 +51,10 @@ class Extracted:
 
 
 def _decode_into(
-    reader: MediaReader, tracker: FaceTracker, mel_stream: MelStream, timings: dict[str, float]
+    reader: MediaReader | ArrayMedia,
+    tracker: FaceTracker,
+    mel_stream: MelStream,
+    timings: dict[str, float],
 ) -> Iterator[float]:
     """The one decode loop: every frame goes to the face tracker, every audio chunk to the
     log-mel stream (time spent added to ``timings``). Yields each video frame's time once it
@@ -74,7 +77,7 @@ def _decode_into(
 
 
 def _extracted(
-    reader: MediaReader,
+    reader: MediaReader | ArrayMedia,
     tracks: list[Track],
     mel: LogMel,
     scene_cuts: list[float],
@@ -134,6 +137,32 @@ def save_extracted(ex: Extracted, path: str | os.PathLike[str]) -> None:
         arrays[f"t{i}_boxes"] = boxes
         arrays[f"t{i}_appearance"] = appearance
     np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
+
+
+def load_extracted(path: str | os.PathLike[str]) -> Extracted:
+    """An ``Extracted`` cached by ``save_extracted`` (its media info carries only the frame
+    rate and the video span; scene cuts and timings are not kept)."""
+    z = np.load(path)
+    fps = float(z["fps"])
+    v0, v1, frames = (float(x) for x in z["video_span"])
+    tracks = [
+        Track(
+            i,
+            z[f"t{i}_times"].tolist(),
+            list(z[f"t{i}_points"]),
+            list(z[f"t{i}_boxes"]),
+            list(z[f"t{i}_appearance"]),
+        )
+        for i in range(int(z["n_tracks"]))
+    ]
+    return Extracted(
+        info=MediaInfo(os.fspath(path), "", v1 - v0 + 1 / fps, fps, 0, 0, "", "", 0, 0),
+        tracks=tracks,
+        mel=LogMel(float(z["mel_start_s"]), z["mel"], z["energy"]),
+        video_start_s=v0,
+        video_end_s=v1,
+        video_frames=int(frames),
+    )
 
 
 @dataclass
@@ -415,7 +444,17 @@ def decode_stretches(
     them). The last one is also the file's summary: its media info with the measured frame
     rate, video span, scene cuts and ``timings_s`` per stage (seconds; "model" is added to by
     whoever scores the stretches). Raises ``MediaError`` for unreadable input."""
-    reader = MediaReader(path)
+    yield from decode_from(MediaReader(path), tracker, max_lag, segment_s)
+
+
+def decode_from(
+    reader: MediaReader | ArrayMedia,
+    tracker: FaceTracker,
+    max_lag: int = DEFAULT_MAX_LAG,
+    segment_s: float = SEGMENT_S,
+) -> Iterator[Extracted]:
+    """``decode_stretches`` of any source of ``VideoFrame`` and ``AudioChunk`` items: a file's
+    ``MediaReader`` or frames and samples held in memory (``media.ArrayMedia``)."""
     mel_stream = MelStream()
     fps = reader.info.fps
     # audio needed beyond a stretch: the searched lags plus the network's context, and slack

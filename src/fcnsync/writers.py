@@ -7,8 +7,9 @@ import csv
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import fields
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from rich.console import Console
 from rich.table import Table
@@ -35,6 +36,31 @@ PARQUET_PART_ROWS = 64  # records per Parquet part file (a killed run redoes at 
 PARQUET_PART_S = 30.0  # ... or what came in this many seconds
 
 
+SCORE_CSV_FIELDS = (
+    "path",
+    "status",
+    "offset_ms",
+    "offset_frames",
+    "confidence",
+    "sync_strength",
+    "sync_score",
+    "speech_frames",
+    "fps",
+    "duration_s",
+    "reason",
+    "error",
+)
+TABLE_FORMATS = ("table", "markdown", "csv", "latex")  # tables of folders (``fcnsync score``)
+
+
+class Record(Protocol):
+    """What a record writer writes: a ``Result`` or a ``score.Score``."""
+
+    path: str
+
+    def to_dict(self, evidence: bool = False) -> dict[str, object]: ...
+
+
 class Writer:
     """Base writer: ``write`` one result at a time, then ``finish`` once."""
 
@@ -42,7 +68,7 @@ class Writer:
         self.stream = stream
         self.evidence = evidence
 
-    def write(self, result: Result) -> None:
+    def write(self, result: Any) -> None:
         raise NotImplementedError
 
     def finish(self) -> None:
@@ -50,7 +76,7 @@ class Writer:
 
 
 class JsonlWriter(Writer):
-    def write(self, result: Result) -> None:
+    def write(self, result: Record) -> None:
         self.stream.write(json.dumps(result.to_dict(self.evidence)) + "\n")
         self.stream.flush()
 
@@ -62,7 +88,7 @@ class JsonWriter(Writer):
         super().__init__(stream, evidence)
         self._count = 0
 
-    def write(self, result: Result) -> None:
+    def write(self, result: Record) -> None:
         text = json.dumps(result.to_dict(self.evidence), indent=2)
         self.stream.write(("[\n" if self._count == 0 else ",\n") + text)
         self.stream.flush()
@@ -90,6 +116,22 @@ class CsvWriter(Writer):
 
     def write(self, result: Result) -> None:
         self._csv.writerow(csv_row(result))
+        self.stream.flush()
+
+
+class ScoreCsvWriter(Writer):
+    """``score.Score`` records, one CSV row each (``SCORE_CSV_FIELDS``)."""
+
+    def __init__(self, stream: IO[str], evidence: bool = False, header: bool = True):
+        super().__init__(stream, evidence)
+        self._csv = csv.DictWriter(stream, fieldnames=list(SCORE_CSV_FIELDS), lineterminator="\n")
+        if header:
+            self._csv.writeheader()
+        stream.flush()
+
+    def write(self, result: Record) -> None:
+        d = result.to_dict()
+        self._csv.writerow({k: ("" if d.get(k) is None else d.get(k)) for k in SCORE_CSV_FIELDS})
         self.stream.flush()
 
 
@@ -201,7 +243,106 @@ _WRITERS: dict[str, type[Writer]] = {
 }
 
 
-def get_writer(fmt: str, stream: IO[str], evidence: bool = False, header: bool = True) -> Writer:
+def get_writer(
+    fmt: str, stream: IO[str], evidence: bool = False, header: bool = True, records: str = "detect"
+) -> Writer:
     """The writer for ``fmt`` (one of ``FORMATS``) on ``stream``; ``header``: False when
-    appending to an earlier run's output."""
+    appending to an earlier run's output; ``records``: "detect" (``Result``) or "score"
+    (``score.Score``: json, jsonl or csv)."""
+    if records == "score":
+        return {"csv": ScoreCsvWriter, "json": JsonWriter, "jsonl": JsonlWriter}[fmt](
+            stream, evidence, header
+        )
     return _WRITERS[fmt](stream, evidence, header)
+
+
+Cell = str | int | float | None
+
+
+def cell_text(value: Cell) -> str:
+    """A table cell: empty for None, floats with at most 3 decimals (trailing zeros kept off)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".") if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
+
+
+class TableOut:
+    """A table of rows (folders, pairs) with named columns, written whole: ``write`` once."""
+
+    def __init__(self, stream: IO[str]):
+        self.stream = stream
+
+    def write(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
+        raise NotImplementedError
+
+
+class RichTableOut(TableOut):
+    def write(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
+        table = Table(title=title)
+        for i, name in enumerate(columns):
+            table.add_column(name, justify="left" if i == 0 else "right")
+        for row in rows:
+            table.add_row(*(cell_text(v) for v in row))
+        Console(file=self.stream, soft_wrap=False).print(table)
+        self.stream.flush()
+
+
+class MarkdownTableOut(TableOut):
+    def write(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
+        def line(cells: Sequence[str]) -> str:
+            return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |\n"
+
+        self.stream.write(f"**{title}**\n\n" if title else "")
+        self.stream.write(line(list(columns)))
+        self.stream.write("|" + "|".join(["---"] + ["---:"] * (len(columns) - 1)) + "|\n")
+        for row in rows:
+            self.stream.write(line([cell_text(v) for v in row]))
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+class CsvTableOut(TableOut):
+    def write(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
+        out = csv.writer(self.stream, lineterminator="\n")
+        out.writerow(columns)
+        out.writerows([["" if v is None else v for v in row] for row in rows])
+        self.stream.flush()
+
+
+LATEX_SPECIAL = {c: "\\" + c for c in "&%$#_{}"}
+
+
+class LatexTableOut(TableOut):
+    """A ``tabular`` (booktabs rules) to paste into a paper."""
+
+    def write(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
+        def esc(text: str) -> str:
+            return "".join(LATEX_SPECIAL.get(c, c) for c in text).replace("±", "$\\pm$")
+
+        def line(cells: Sequence[str]) -> str:
+            return " & ".join(esc(c) for c in cells) + " \\\\\n"
+
+        w = self.stream
+        if title:
+            w.write(f"% {title}\n")
+        w.write("\\begin{tabular}{l" + "r" * (len(columns) - 1) + "}\n\\toprule\n")
+        w.write(line(list(columns)) + "\\midrule\n")
+        for row in rows:
+            w.write(line([cell_text(v) for v in row]))
+        w.write("\\bottomrule\n\\end{tabular}\n")
+        w.flush()
+
+
+_TABLES: dict[str, type[TableOut]] = {
+    "table": RichTableOut,
+    "markdown": MarkdownTableOut,
+    "csv": CsvTableOut,
+    "latex": LatexTableOut,
+}
+
+
+def get_table_writer(fmt: str, stream: IO[str]) -> TableOut:
+    """The writer of whole tables (one row per folder) for ``fmt`` (one of ``TABLE_FORMATS``)."""
+    return _TABLES[fmt](stream)
