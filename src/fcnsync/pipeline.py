@@ -349,7 +349,7 @@ def followed_stretches(
     parts = []
     for p0 in range(0, n, piece):
         p1 = min(n, p0 + piece)
-        c = follower.predict(grid_start_s + p0 / fps)
+        c = follower.predict(grid_start_s + (p0 + p1) / 2 / fps)
         if c == 0 and centred is not None:
             sc, w = centred[0][:, p0:p1], centred[1][:, p0:p1]
         else:

@@ -26,7 +26,7 @@ MAX_STEPS = 8  # change points searched for at most
 POOL_S = 10.0  # seconds pooled when a drift's rate is first guessed
 NEIGHBOURS_S = 5.0  # the evidence this close in time says what a stretch should have shown
 FOLLOW_AT_FRAMES = 5  # the search is re-centred once the offset is this far from its centre
-FOLLOW_WINDOW_S = 20.0  # the recent evidence that says where the offset is heading
+FOLLOW_WINDOW_S = 10.0  # the recent evidence that says where the offset is heading
 GRID_STEP = 0.25  # frames: resolution of the fitted offsets
 
 
@@ -360,7 +360,7 @@ class Follower:
         self.parts.append(st)
 
     def predict(self, t_s: float) -> int:
-        """The centre (frames) for a stretch at ``t_s`` seconds. It moves only when the
+        """The centre (frames) for a piece whose middle is at ``t_s`` seconds. It moves only when the
         recent evidence prefers the new place over the current centre by more than a BIC
         penalty (so that noise does not pull it away)."""
         self.parts = [p for p in self.parts if len(p.t_s) and p.t_s.max() > t_s - FOLLOW_WINDOW_S]
@@ -368,7 +368,7 @@ class Follower:
             return self.centre
         st = Stretches.concat(self.parts, self.max_lag)
         recent = (st.t_s > t_s - FOLLOW_WINDOW_S) & (st.t_s <= t_s) & (st.frames > 0)
-        if recent.sum() < 6:
+        if recent.sum() < 4:
             return self.centre
         st = st.select(np.flatnonzero(recent))
         ev = Evidence(st, fit_temperature(st, self.logit_scale))
@@ -382,12 +382,11 @@ class Follower:
         pred = o2 + slope * (t_s - t2)
         if abs(pred - self.centre) < FOLLOW_AT_FRAMES:
             return self.centre
-        rows = late
-        gain = float(
-            ev.at(np.full(len(st.t_s), o2))[rows].sum()
-            - ev.at(np.full(len(st.t_s), float(self.centre)))[rows].sum()
-        )
+        n = len(st.t_s)
+        here = ev.at(np.full(n, float(self.centre)))
+        there = ev.at(np.where(half, o2, o1))
+        gain = float(there.sum() - here.sum())
         if gain > math.log(len(st.t_s)):
-            step = float(np.clip(pred - self.centre, -self.max_lag / 2, self.max_lag / 2))
+            step = float(np.clip(pred - self.centre, -self.max_lag, self.max_lag))
             self.centre = int(round(self.centre + step))
         return self.centre
