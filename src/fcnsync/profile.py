@@ -24,7 +24,7 @@ TOLERANCE_FRAMES = 1.0  # a change of at most this many frames over the file is 
 MIN_SEGMENT_S = 8.0  # a step needs at least this much time with evidence on each side
 MAX_STEPS = 8  # change points searched for at most
 POOL_S = 10.0  # seconds pooled when a drift's rate is first guessed
-NEIGHBOURS_S = 5.0  # the evidence this close in time says what a stretch should have shown
+NEIGHBOURS_S = 2.0  # the evidence this close in time says what a stretch should have shown
 FOLLOW_AT_FRAMES = 5  # the search is re-centred once the offset is this far from its centre
 FOLLOW_WINDOW_S = 10.0  # the recent evidence that says where the offset is heading
 GRID_STEP = 0.25  # frames: resolution of the fitted offsets
@@ -380,13 +380,12 @@ class Follower:
         t1, t2 = float(st.t_s[early].mean()), float(st.t_s[late].mean())
         slope = (o2 - o1) / (t2 - t1) if t2 > t1 else 0.0
         pred = o2 + slope * (t_s - t2)
-        if abs(pred - self.centre) < FOLLOW_AT_FRAMES:
+        if abs(o2 - self.centre) < FOLLOW_AT_FRAMES:
             return self.centre
-        n = len(st.t_s)
-        here = ev.at(np.full(n, float(self.centre)))
-        there = ev.at(np.where(half, o2, o1))
-        gain = float(there.sum() - here.sum())
-        if gain > math.log(len(st.t_s)):
+        n = len(late)
+        gain = float(ev.at(np.full(len(st.t_s), o2))[late].sum())
+        gain -= float(ev.at(np.full(len(st.t_s), float(self.centre)))[late].sum())
+        if gain > 2 * math.log(len(st.t_s)) and n >= 3:
             step = float(np.clip(pred - self.centre, -self.max_lag, self.max_lag))
             self.centre = int(round(self.centre + step))
         return self.centre
