@@ -83,8 +83,11 @@ def load_clips(model: fcnsync.FCNSyncNet, cal: fcnsync.Calibration) -> list[Clip
         if valid.sum() < MIN_TRACK_FRAMES:
             continue
         sc, w = score_piece(model, lips, valid, (mel, mel), start, fps, (0, len(lips)), 0, MAX_LAG)
-        est = estimate(curve_from_sums((sc * w).sum(1), w.sum(1)), int((w[MAX_LAG] > 0.5).sum()),
-                       model.logit_scale)
+        est = estimate(
+            curve_from_sums((sc * w).sum(1), w.sum(1)),
+            int((w[MAX_LAG] > 0.5).sum()),
+            model.logit_scale,
+        )
         if cal.probability(est) < cal.threshold:
             continue
         out.append(Clip(stem, v1 - v0 + 1 / fps, times - v0, feats, mel, est.offset_frames / fps))
@@ -128,10 +131,10 @@ def assemble(clips: list[Clip], minutes: float, profile, rng: np.random.Generato
     lips = np.zeros((n, clips[0].lips.shape[1]), np.float32)
     valid = np.zeros(n, bool)
     for clip, t0 in placed:
-        start, l, v = track_on_grid(clip.times + t0, clip.lips, FPS)
+        start, grid_lips, v = track_on_grid(clip.times + t0, clip.lips, FPS)
         i0 = int(round(start * FPS))
-        k = min(len(l), n - i0)
-        lips[i0 : i0 + k], valid[i0 : i0 + k] = l[:k], v[:k]
+        k = min(len(grid_lips), n - i0)
+        lips[i0 : i0 + k], valid[i0 : i0 + k] = grid_lips[:k], v[:k]
     # audio: at programme time tau we hear the sound of picture time tau + f(tau)
     pad_s = 5.0
     tau = np.arange(-pad_s, total + pad_s, 1 / MEL_RATE_HZ)
@@ -188,7 +191,14 @@ def run_one(model, clips, minutes, kind, size, rng) -> dict:
         prog = assemble(clips, minutes, lambda t: base + rate * t, rng)
     t0 = time.perf_counter()
     st, _, _ = followed_stretches(
-        model, prog.lips, prog.valid, (prog.mel, prog.mel), 0.0, FPS, MAX_LAG, Follower(MAX_LAG, model.logit_scale)
+        model,
+        prog.lips,
+        prog.valid,
+        (prog.mel, prog.mel),
+        0.0,
+        FPS,
+        MAX_LAG,
+        Follower(MAX_LAG, model.logit_scale),
     )
     t1 = time.perf_counter()
     prof = fit_profile(st, model.logit_scale)
@@ -222,14 +232,20 @@ def summarise(recs: list[dict]) -> list[str]:
         groups.setdefault((r["condition"], r["minutes"]), []).append(r)
     for (name, minutes), rs in groups.items():
         n = len(rs)
-        frac = {k: sum(r["called"] == k for r in rs) / n * 100 for k in ("constant", "drift", "steps")}
+        frac = {
+            k: sum(r["called"] == k for r in rs) / n * 100 for k in ("constant", "drift", "steps")
+        }
         detail = ""
         if rs[0]["kind"] == "drift":
             errs = [
-                abs(r["rate_ms_per_min"] - r["truth_rate_ms_per_min"]) for r in rs if "rate_ms_per_min" in r
+                abs(r["rate_ms_per_min"] - r["truth_rate_ms_per_min"])
+                for r in rs
+                if "rate_ms_per_min" in r
             ]
             good = [
-                r for r in rs if "rate_ms_per_min" in r
+                r
+                for r in rs
+                if "rate_ms_per_min" in r
                 and abs(r["rate_ms_per_min"] - r["truth_rate_ms_per_min"])
                 <= max(10.0, 0.2 * abs(r["truth_rate_ms_per_min"]))
             ]
@@ -241,7 +257,9 @@ def summarise(recs: list[dict]) -> list[str]:
         elif rs[0]["kind"].startswith("steps"):
             st = [r for r in rs if "change_s" in r]
             good = [
-                r for r in st if abs(r["change_s"] - r["truth_change_s"]) <= 1.0
+                r
+                for r in st
+                if abs(r["change_s"] - r["truth_change_s"]) <= 1.0
                 and abs(r["step_frames"] - r["truth_step_frames"]) <= 1.0
             ]
             if st:
@@ -281,7 +299,14 @@ def main() -> None:
                 rec = run_one(model, clips, minutes, kind, size, rng)
                 rec["condition"] = name
                 recs.append(rec)
-            print("\n".join(summarise([r for r in recs if r["condition"] == name and r["minutes"] == minutes])[1:]), flush=True)
+            print(
+                "\n".join(
+                    summarise(
+                        [r for r in recs if r["condition"] == name and r["minutes"] == minutes]
+                    )[1:]
+                ),
+                flush=True,
+            )
     lines = summarise(recs)
     fit = [r["fit_s"] for r in recs if r["minutes"] == 10]
     score = [r["score_s"] for r in recs if r["minutes"] == 10]

@@ -629,7 +629,9 @@ def _score_stretches(
     merged: dict[int, TrackEvidence] = {}
     t_start = time.perf_counter()
     last: Extracted | None = None
-    follower = Follower(max_lag, model.logit_scale)  # one per file: the profile belongs to the file's audio
+    follower = Follower(
+        max_lag, model.logit_scale
+    )  # one per file: the profile belongs to the file's audio
     for part in stretches:
         t0 = time.perf_counter()
         for ev in track_evidence(part, model, calibration, max_lag, batch_size, follower):

@@ -360,8 +360,8 @@ class Follower:
         self.parts.append(st)
 
     def predict(self, t_s: float) -> int:
-        """The centre (frames) for a piece whose middle is at ``t_s`` seconds. It moves only when the
-        recent evidence prefers the new place over the current centre by more than a BIC
+        """The centre (frames) for a piece whose middle is at ``t_s`` seconds. It moves only
+        when the recent evidence prefers the new place over the current centre by more than a BIC
         penalty (so that noise does not pull it away)."""
         self.parts = [p for p in self.parts if len(p.t_s) and p.t_s.max() > t_s - FOLLOW_WINDOW_S]
         if not self.parts:
