@@ -160,3 +160,16 @@ def test_every_writer_carries_the_profile(kind, tmp_path):
     table = pq.read_table(str(tmp_path / "out"))
     assert table.column("sync_profile").to_pylist() == [kind]
     assert isinstance(table.schema.field("segments").type, pa.ListType)
+
+
+@pytest.mark.parametrize("kind", ["drift", "steps"])
+def test_the_evidence_plot_draws_the_fitted_profile(kind, tmp_path):
+    pytest.importorskip("matplotlib")
+    from fcnsync.plots import plot_result
+
+    res = _result(kind)
+    res.tracks[0].series = [
+        {"t_s": float(t), "offset_frames": -2.0, "confidence": 0.9} for t in range(8)
+    ]
+    plot_result(res, tmp_path / "p.png")
+    assert (tmp_path / "p.png").stat().st_size > 1000
