@@ -22,15 +22,17 @@ from .features import (
     speech_activity,
     track_on_grid,
 )
-from .inference import Sequence, audio_pad_frames, score_sequences
+from .inference import CONTEXT_FRAMES, Sequence, audio_pad_frames, score_sequences
 from .media import ArrayMedia, MediaInfo, MediaReader, VideoFrame
 from .model import FCNSyncNet, load_model
-from .sync import Estimate, curve_from_sums, estimate, frame_weights, lag_curve
+from .profile import Follower, Segment, Stretches, fit_profile, residual_sums
+from .sync import Estimate, curve_from_sums, estimate, frame_weights
 
 DEFAULT_MAX_LAG = 15  # frames searched each way (+-600 ms at 25 fps)
 MIN_TRACK_FRAMES = 10  # shorter face tracks are not scored
 SERIES_STEP_S = 1.0  # the evidence-over-time series has one point per this many seconds
 SEGMENT_S = 60.0  # long files are scored in stretches of this length as they are decoded
+FOLLOW_PIECE_S = 5.0  # a drift is followed by re-centring the search this often (seconds)
 
 
 @dataclass
@@ -191,6 +193,9 @@ class Result:
     """The record of one input file; ``to_dict`` is the JSON object the writers print.
 
     ``offset_ms`` positive: the audio leads the video (delay the audio by that much to fix).
+    It is the one offset that best fits the whole of the headline track; when
+    ``sync_profile`` is "drift" or "steps" it does not hold throughout the file, and
+    ``segments`` say how the offset changes (see ``profile.Segment``).
     """
 
     path: str
@@ -206,6 +211,9 @@ class Result:
     duration_s: float | None = None
     elapsed_s: float | None = None
     max_lag_frames: int = DEFAULT_MAX_LAG
+    sync_profile: str | None = None  # "constant" | "drift" | "steps"; None when undetermined
+    segments: list[Segment] | None = None
+    drift_ms_per_min: float | None = None
 
     def to_dict(self, evidence: bool = False) -> dict[str, object]:
         """Plain JSON-able dict; ``evidence`` keeps each track's lag curve and series."""
@@ -240,22 +248,47 @@ def error_result(path: str, message: str, elapsed_s: float | None = None) -> Res
     )
 
 
-def _series(scores, weights, fps: float, start_s: float, cal: Calibration, scale: float):  # type: ignore[no-untyped-def]
+def stretch_sums(
+    scores: np.ndarray, weights: np.ndarray, fps: float, start_s: float, centre: int = 0
+) -> Stretches:
+    """One stretch per ``SERIES_STEP_S`` of a track's (2L+1, T) lag scores and weights, whose
+    first frame is at ``start_s`` and whose search was centred on ``centre`` frames: the lag
+    sums and the frames with a face and speech (``profile.Stretches``)."""
+    step = max(1, round(SERIES_STEP_S * fps))
+    mid = (len(weights) - 1) // 2
+    starts = np.arange(0, scores.shape[1], step)
+    num = np.add.reduceat(scores * weights, starts, axis=1).T if len(starts) else None
+    if num is None:
+        return Stretches.empty(mid)
+    den = np.add.reduceat(weights, starts, axis=1).T
+    used = np.add.reduceat((weights[mid] > 0.5).astype(np.float64), starts)
+    ends = np.minimum(starts + step, scores.shape[1])
+    return Stretches(
+        t_s=start_s + (starts + ends) / 2 / fps,
+        centre=np.full(len(starts), centre, dtype=int),
+        num=num.astype(np.float64),
+        den=den.astype(np.float64),
+        frames=used,
+        start_s=start_s + starts / fps,
+    )
+
+
+def _series(st: Stretches, fps: float, cal: Calibration, scale: float) -> list[dict]:  # type: ignore[type-arg]
+    """The evidence-over-time series of a track from its stretches: one point per stretch
+    with enough frames, its offset (frames, calibrated bias removed) and confidence."""
     step = max(1, round(SERIES_STEP_S * fps))
     out = []
-    for t0 in range(0, scores.shape[1], step):
-        w = weights[:, t0 : t0 + step]
-        used = int((w[(len(w) - 1) // 2] > 0.5).sum())
+    for s in range(len(st.t_s)):
+        t_s = round(float(st.start_s[s]), 3)
+        used = int(st.frames[s])
         if used < max(3, step // 4):
-            out.append(
-                {"t_s": round(start_s + t0 / fps, 3), "offset_frames": None, "confidence": 0.0}
-            )
+            out.append({"t_s": t_s, "offset_frames": None, "confidence": 0.0})
             continue
-        est = estimate(lag_curve(scores[:, t0 : t0 + step], w), used, scale)
+        est = estimate(curve_from_sums(st.num[s], st.den[s]), used, scale)
         out.append(
             {
-                "t_s": round(start_s + t0 / fps, 3),
-                "offset_frames": round(est.offset_frames - cal.bias_frames, 2),
+                "t_s": t_s,
+                "offset_frames": round(est.offset_frames + st.centre[s] - cal.bias_frames, 2),
                 "confidence": round(cal.probability(est), 3),
             }
         )
@@ -277,6 +310,7 @@ class TrackEvidence:
     num: np.ndarray  # (2L+1,) sum over frames of weight * score
     den: np.ndarray  # (2L+1,) sum of weights
     series: list[dict[str, float | None]] = field(default_factory=list)
+    stretches: Stretches | None = None  # per-second lag sums (``profile.Stretches``)
 
     def merge(self, other: TrackEvidence) -> None:
         total = self.frames + other.frames
@@ -289,6 +323,76 @@ class TrackEvidence:
         self.num = self.num + other.num
         self.den = self.den + other.den
         self.series = self.series + other.series
+        if self.stretches is not None and other.stretches is not None:
+            self.stretches = Stretches.concat([self.stretches, other.stretches], len(self.num) // 2)
+
+
+def score_piece(
+    model: FCNSyncNet,
+    lips: np.ndarray,
+    valid: np.ndarray,
+    mels: tuple[LogMel, LogMel],
+    grid_start_s: float,
+    fps: float,
+    span: tuple[int, int],
+    centre: int,
+    max_lag: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lag scores and weights ((2L+1, p1 - p0) each) of frames ``span`` = (p0, p1) of a
+    track, the search centred on an offset of ``centre`` frames: the audio is read
+    ``centre`` frames later, so that lag l stands for the offset ``centre - l``. ``lips``
+    (T, LIP_DIMS), ``valid`` (T,), ``mels``: the normalised log-mel (model input) and the
+    raw one (speech level). Lips around the span are kept as the network's context."""
+    p0, p1 = span
+    pad = audio_pad_frames(max_lag)
+    q0, q1 = max(0, p0 - CONTEXT_FRAMES), min(len(lips), p1 + CONTEXT_FRAMES)
+    t_q = grid_start_s + (q0 - centre) / fps
+    audio = audio_on_grid(mels[0], t_q - pad / fps, fps, q1 - q0 + 2 * pad)
+    seq = Sequence(lips[q0:q1], valid[q0:q1], audio, pad)
+    sc = score_sequences(model, [seq], max_lag)[0][:, p0 - q0 : p1 - q0]
+    t_p = grid_start_s + (p0 - centre) / fps
+    level = speech_activity(mels[1], t_p - max_lag / fps, fps, p1 - p0 + 2 * max_lag)
+    return sc, frame_weights(valid[p0:p1], level, max_lag)
+
+
+def followed_stretches(
+    model: FCNSyncNet,
+    lips: np.ndarray,
+    valid: np.ndarray,
+    mels: tuple[LogMel, LogMel],
+    grid_start_s: float,
+    fps: float,
+    max_lag: int,
+    follower: Follower,
+    centred: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[Stretches, np.ndarray, np.ndarray]:
+    """A track's stretches, piece by piece (``FOLLOW_PIECE_S``), each piece searched around
+    where ``follower`` says the offset is by then (``score_piece``). ``centred``: the
+    track's scores and weights already computed around offset 0, reused for pieces centred
+    there. Returns the stretches and the track's lag sums over +-max_lag around offset 0
+    (the pieces searched elsewhere count where their lags overlap it)."""
+    n = len(lips)
+    step = max(1, round(SERIES_STEP_S * fps))
+    piece = step * max(1, round(FOLLOW_PIECE_S / SERIES_STEP_S))
+    width = 2 * max_lag + 1
+    num, den = np.zeros(width), np.zeros(width)
+    parts = []
+    for p0 in range(0, n, piece):
+        p1 = min(n, p0 + piece)
+        c = follower.predict(grid_start_s + (p0 + p1) / 2 / fps)
+        if c == 0 and centred is not None:
+            sc, w = centred[0][:, p0:p1], centred[1][:, p0:p1]
+        else:
+            sc, w = score_piece(model, lips, valid, mels, grid_start_s, fps, (p0, p1), c, max_lag)
+        st = stretch_sums(sc, w, fps, grid_start_s + p0 / fps, c)
+        follower.add(st)
+        parts.append(st)
+        # relative lag l at centre c is absolute lag l - c: index i -> i - c
+        lo, hi = max(0, c), min(width, width + c)
+        if lo < hi:
+            num[lo - c : hi - c] += (sc * w).sum(axis=1)[lo:hi]
+            den[lo - c : hi - c] += w.sum(axis=1)[lo:hi]
+    return Stretches.concat(parts, max_lag), num, den
 
 
 def track_evidence(
@@ -297,11 +401,14 @@ def track_evidence(
     calibration: Calibration,
     max_lag: int = DEFAULT_MAX_LAG,
     batch_size: int = 16,
+    follower: Follower | None = None,
 ) -> list[TrackEvidence]:
-    """Score every face track of an ``Extracted`` file (or stretch of a file)."""
+    """Score every face track of an ``Extracted`` file (or stretch of a file). ``follower``:
+    the file's drift follower, carried from stretch to stretch (default: a new one)."""
     fps = ex.info.fps
     pad = audio_pad_frames(max_lag)
     mel = normalise_mel(ex.mel)
+    follower = follower if follower is not None else Follower(max_lag, model.logit_scale)
     usable: list[tuple[Track, float, Sequence, np.ndarray]] = []
     for tr in ex.tracks:
         times, points, boxes, appearance = tr.arrays()
@@ -313,10 +420,15 @@ def track_evidence(
     scores = score_sequences(model, [u[2] for u in usable], max_lag, batch_size=batch_size)
     scale = model.logit_scale
     out = []
-    for (tr, start, seq, box), sc in zip(usable, scores, strict=True):
+    order = sorted(range(len(usable)), key=lambda i: usable[i][1])
+    for i in order:
+        (tr, start, seq, box), sc = usable[i], scores[i]
         n = len(seq.lips)
         level = speech_activity(ex.mel, start - max_lag / fps, fps, n + 2 * max_lag)
         w = frame_weights(seq.valid, level, max_lag)
+        st, num, den = followed_stretches(
+            model, seq.lips, seq.valid, (mel, ex.mel), start, fps, max_lag, follower, (sc, w)
+        )
         out.append(
             TrackEvidence(
                 track_id=tr.track_id,
@@ -326,11 +438,13 @@ def track_evidence(
                 valid_frames=int(seq.valid.sum()),
                 speech_frames=int((w[max_lag] > 0.5).sum()),
                 box=np.array(_box_in_video_pixels(box, ex)),
-                num=(sc * w).sum(axis=1),
-                den=w.sum(axis=1),
-                series=_series(sc, w, fps, start, calibration, scale),
+                num=num,
+                den=den,
+                series=_series(st, fps, calibration, scale),
+                stretches=st,
             )
         )
+    out.sort(key=lambda e: e.track_id)
     return out
 
 
@@ -430,7 +544,78 @@ def measure_stretches(
     ex, evidence = _score_stretches(stretches, model, calibration, max_lag, batch_size)
     scale = model.logit_scale
     tracks, _ = track_results(evidence, ex.info.fps, calibration, scale)
-    return summarise_tracks(path, ex, tracks, max_lag, time.perf_counter() - t0)
+    res = summarise_tracks(path, ex, tracks, max_lag, time.perf_counter() - t0)
+    add_profile(res, evidence, calibration, scale)
+    res.elapsed_s = round(time.perf_counter() - t0, 3)
+    return res
+
+
+def add_profile(
+    res: Result, evidence: list[TrackEvidence], calibration: Calibration, logit_scale: float
+) -> None:
+    """Fill ``res.sync_profile``, ``segments`` and ``drift_ms_per_min`` from the per-second
+    evidence of the tracks that measured an offset (status "ok"), and say in the verdict when
+    the offset changes by more than the tolerance. Leaves them None when undetermined."""
+    if res.status != "ok" or not res.fps:
+        return
+    ok = {t.track_id for t in res.tracks if t.status == "ok"}
+    parts = [e.stretches for e in evidence if e.track_id in ok and e.stretches is not None]
+    if not parts:
+        return
+    max_lag = res.max_lag_frames
+    st = Stretches.concat(parts, max_lag)
+    prof = fit_profile(st, logit_scale)
+    if prof is None:
+        return
+    fps = res.fps
+    bias = calibration.bias_frames
+    segments = []
+    for start_s, end_s, off0, off1 in prof.segments:
+        rows = np.flatnonzero((st.t_s >= start_s) & (st.t_s <= end_s) & (st.frames > 0))
+        sub = st.select(rows)
+        slope = 0.0 if end_s <= start_s else (off1 - off0) / (end_s - start_s)
+        num, den = residual_sums(sub, off0 + slope * (sub.t_s - start_s))
+        used = int(sub.frames.sum())
+        conf = calibration.probability(estimate(curve_from_sums(num, den), used, logit_scale))
+        seg = Segment(
+            start_s=round(start_s, 2),
+            end_s=round(end_s, 2),
+            offset_ms=round((off0 - bias) / fps * 1000, 1),
+            offset_frames=round(off0 - bias, 2),
+            confidence=round(conf, 4),
+        )
+        if prof.kind == "drift":
+            seg.end_offset_ms = round((off1 - bias) / fps * 1000, 1)
+            seg.end_offset_frames = round(off1 - bias, 2)
+        segments.append(seg)
+    res.sync_profile = prof.kind
+    res.segments = segments
+    if prof.kind == "drift" and prof.drift_frames_per_s is not None:
+        res.drift_ms_per_min = round(prof.drift_frames_per_s / fps * 1000 * 60, 1)
+    res.verdict = profile_verdict(res) or res.verdict
+
+
+def _clock(t_s: float) -> str:
+    m, s = divmod(int(round(t_s)), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
+
+def profile_verdict(res: Result) -> str | None:
+    """Words for an offset that changes over the file ("audio drifts from +10 ms to -320 ms,
+    -16 ms per minute"; "offset changes at 0:08 from -80 ms to -320 ms"); None when constant."""
+    segs = res.segments or []
+    if res.sync_profile == "drift" and segs and segs[0].end_offset_ms is not None:
+        return (
+            f"audio drifts from {segs[0].offset_ms:+.0f} ms to {segs[0].end_offset_ms:+.0f} ms, "
+            f"{res.drift_ms_per_min:+.0f} ms per minute"
+        )
+    if res.sync_profile == "steps" and len(segs) > 1:
+        words = [
+            f"at {_clock(b.start_s)} from {a.offset_ms:+.0f} ms to {b.offset_ms:+.0f} ms"
+            for a, b in zip(segs[:-1], segs[1:], strict=True)
+        ]
+        return "offset changes " + "; ".join(words)
+    return None
 
 
 def decode_stretches(
@@ -495,9 +680,12 @@ def _score_stretches(
     merged: dict[int, TrackEvidence] = {}
     t_start = time.perf_counter()
     last: Extracted | None = None
+    follower = Follower(
+        max_lag, model.logit_scale
+    )  # one per file: the profile belongs to the file's audio
     for part in stretches:
         t0 = time.perf_counter()
-        for ev in track_evidence(part, model, calibration, max_lag, batch_size):
+        for ev in track_evidence(part, model, calibration, max_lag, batch_size, follower):
             if ev.track_id in merged:
                 merged[ev.track_id].merge(ev)
             else:

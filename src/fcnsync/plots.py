@@ -18,7 +18,7 @@ def plot_result(
     """Write a PNG for one record (needs the tracks' lag curves and series, which ``detect``
     fills): left, the lag curve of each face track (mean evidence per candidate offset, the
     chosen peak, the searched range); right, the offset found each second with its confidence,
-    per track, over the tolerance band."""
+    per track, over the tolerance band, and the fitted profile when the offset changes."""
     import matplotlib  # noqa: PLC0415
 
     matplotlib.use("Agg")
@@ -61,6 +61,17 @@ def plot_result(
     ax2.axhspan(
         -tolerance_ms[1] * fps / 1000, tolerance_ms[0] * fps / 1000, color="green", alpha=0.12
     )
+    for k, seg in enumerate(result.segments or []):
+        if result.sync_profile not in ("drift", "steps"):
+            break
+        end = seg.offset_frames if seg.end_offset_frames is None else seg.end_offset_frames
+        ax2.plot(
+            [seg.start_s, seg.end_s],
+            [seg.offset_frames, end],
+            lw=2.5,
+            color="crimson",
+            label=f"fitted profile: {result.sync_profile}" if k == 0 else None,
+        )
     if result.offset_frames is not None:
         ax2.axhline(
             result.offset_frames,
@@ -69,7 +80,14 @@ def plot_result(
             color="black",
             label=f"file: {result.offset_frames:+.1f} frames",
         )
-    ax2.set_ylim(-max_lag - 1, max_lag + 1)
+    seen = [
+        abs(v)
+        for seg in result.segments or []
+        for v in (seg.offset_frames, seg.end_offset_frames)
+        if v is not None
+    ]
+    top = max([max_lag, *seen])
+    ax2.set_ylim(-top - 1, top + 1)
     ax2.set_xlabel("time, s")
     ax2.set_ylabel("offset each second, frames (dot size: confidence)")
     ax2.set_title("evidence over time", fontsize=9)

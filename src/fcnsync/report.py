@@ -14,6 +14,7 @@ from typing import Any
 
 from .pipeline import Result, TrackResult
 from .plots import plot_result
+from .profile import Segment
 
 _SORT_JS = """
 document.querySelectorAll('th').forEach((th, col) => th.addEventListener('click', () => {
@@ -31,7 +32,13 @@ document.querySelectorAll('th').forEach((th, col) => th.addEventListener('click'
 
 def result_from_record(rec: dict[str, Any]) -> Result:
     """A ``Result`` rebuilt from its JSON record (as ``detect`` writes it)."""
-    fields = {k: v for k, v in rec.items() if k in Result.__dataclass_fields__ and k != "tracks"}
+    skip = ("tracks", "segments")
+    fields = {k: v for k, v in rec.items() if k in Result.__dataclass_fields__ and k not in skip}
+    if rec.get("segments") is not None:
+        fields["segments"] = [
+            Segment(**{k: v for k, v in s.items() if k in Segment.__dataclass_fields__})
+            for s in rec["segments"]
+        ]
     tracks = [
         TrackResult(**{k: v for k, v in t.items() if k in TrackResult.__dataclass_fields__})
         for t in rec.get("tracks") or []

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .pipeline import Result, TrackResult
+from .profile import Segment
 
 CSV_FIELDS = (
     "path",
@@ -29,6 +30,9 @@ CSV_FIELDS = (
     "n_tracks",
     "duration_s",
     "elapsed_s",
+    "sync_profile",
+    "drift_ms_per_min",
+    "segments",
 )
 FORMATS = ("table", "json", "jsonl", "csv", "parquet")
 EVIDENCE_FIELDS = ("lag_curve", "series")  # in a record only with ``evidence``
@@ -103,6 +107,8 @@ def csv_row(result: Result) -> dict[str, object]:
     d = result.to_dict()
     row = {k: d.get(k) for k in CSV_FIELDS if k != "n_tracks"}
     row["n_tracks"] = len(result.tracks)
+    if row["segments"] is not None:  # one cell: the segments as compact JSON
+        row["segments"] = json.dumps(row["segments"], separators=(",", ":"))
     return {k: ("" if v is None else v) for k, v in row.items()}
 
 
@@ -164,10 +170,15 @@ class TableWriter(Writer):
                 "" if r.offset_ms is None else f"{r.offset_ms:+.0f}",
                 "" if r.offset_frames is None else f"{r.offset_frames:+.1f}",
                 "" if r.confidence is None else f"{r.confidence:.2f}",
-                r.error or r.reason or "",
+                r.error or r.reason or _profile_note(r),
             )
         Console(file=self.stream, soft_wrap=False).print(table)
         self.stream.flush()
+
+
+def _profile_note(r: Result) -> str:
+    """The table's note for a file whose offset changes: the verdict, which says how."""
+    return r.verdict if r.sync_profile in ("drift", "steps") else ""
 
 
 def record_schema() -> Any:
@@ -181,6 +192,8 @@ def record_schema() -> Any:
         hint = hint.removesuffix(" | None")
         if hint == "list[TrackResult]":
             return pa.list_(pa.struct(arrow_fields(TrackResult)))
+        if hint == "list[Segment]":
+            return pa.list_(pa.struct(arrow_fields(Segment)))
         if hint.startswith("list[") and hint[5:-1] in scalars:
             return pa.list_(scalars[hint[5:-1]])
         return scalars[hint]

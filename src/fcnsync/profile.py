@@ -1,0 +1,391 @@
+"""How the offset behaves over a file: constant, drifting or stepping. Pure array code, no I/O.
+
+The input is the per-stretch lag evidence that ``detect`` already computes (one stretch per
+second of each face track: the weighted sums of the lag scores), each stretch searched around
+its own centre so that a drift larger than the search range is followed. Every stretch becomes
+a log-likelihood over absolute offsets; a constant, a line (drift) and a piecewise constant
+(steps) are fitted to all of them together and chosen by a penalised likelihood (BIC), so that
+a varying profile is called only when the evidence pays for its extra parameters.
+
+Offsets are in video frames, positive: the audio leads (``sync.py``'s convention). A stretch
+searched around centre ``c`` has lag ``l`` (index ``max_lag + l``) at absolute offset ``c - l``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .sync import curve_from_sums
+
+TOLERANCE_FRAMES = 1.0  # a change of at most this many frames over the file is "constant"
+MIN_SEGMENT_S = 8.0  # a step needs at least this much time with evidence on each side
+MAX_STEPS = 8  # change points searched for at most
+POOL_S = 10.0  # seconds pooled when a drift's rate is first guessed
+NEIGHBOURS_S = 2.0  # the evidence this close in time says what a stretch should have shown
+FOLLOW_AT_FRAMES = 5  # the search is re-centred once the offset is this far from its centre
+FOLLOW_WINDOW_S = 10.0  # the recent evidence that says where the offset is heading
+GRID_STEP = 0.25  # frames: resolution of the fitted offsets
+
+
+@dataclass
+class Stretches:
+    """Per-stretch lag evidence of one file, all face tracks together.
+
+    ``t_s`` (S,) stretch middles in seconds, ``centre`` (S,) int: the offset (frames) each
+    stretch's search was centred on, ``num``/``den`` (S, 2L+1): the sums over its frames of
+    weight * score and of weight per lag (relative to the centre), ``frames`` (S,) the frames
+    with a face and speech that back it, ``start_s`` (S,) where each stretch begins."""
+
+    t_s: np.ndarray
+    centre: np.ndarray
+    num: np.ndarray
+    den: np.ndarray
+    frames: np.ndarray
+    start_s: np.ndarray
+
+    @property
+    def max_lag(self) -> int:
+        return (self.num.shape[1] - 1) // 2
+
+    @classmethod
+    def empty(cls, max_lag: int) -> Stretches:
+        n = 2 * max_lag + 1
+        z = np.zeros(0)
+        return cls(z, np.zeros(0, int), np.zeros((0, n)), np.zeros((0, n)), z, z)
+
+    @classmethod
+    def concat(cls, parts: list[Stretches], max_lag: int) -> Stretches:
+        parts = [p for p in parts if len(p.t_s)] or [cls.empty(max_lag)]
+        return cls(
+            np.concatenate([p.t_s for p in parts]),
+            np.concatenate([p.centre for p in parts]).astype(int),
+            np.concatenate([p.num for p in parts]),
+            np.concatenate([p.den for p in parts]),
+            np.concatenate([p.frames for p in parts]),
+            np.concatenate([p.start_s for p in parts]),
+        )
+
+    def select(self, keep: np.ndarray) -> Stretches:
+        return Stretches(
+            self.t_s[keep],
+            self.centre[keep],
+            self.num[keep],
+            self.den[keep],
+            self.frames[keep],
+            self.start_s[keep],
+        )
+
+
+@dataclass
+class Segment:
+    """A stretch of a file with one offset (or, for drift, one rate). Times in seconds, offsets
+    positive where the audio leads; for a drift segment ``offset_*`` is at ``start_s`` and
+    ``end_offset_*`` at ``end_s`` (None for a constant segment). ``confidence``: calibrated
+    probability that the segment's offset (after removing the drift) is right within 1 frame."""
+
+    start_s: float
+    end_s: float
+    offset_ms: float
+    offset_frames: float
+    confidence: float | None
+    end_offset_ms: float | None = None
+    end_offset_frames: float | None = None
+
+
+@dataclass
+class Profile:
+    """The fitted profile: ``kind`` "constant" | "drift" | "steps"; ``offsets`` (S,) the
+    fitted offset at each stretch; ``drift_frames_per_s`` for drift; ``change_s`` the step
+    times; ``ll`` the log-likelihood of each candidate and the penalised scores."""
+
+    kind: str
+    segments: list[tuple[float, float, float, float]]  # start_s, end_s, offset at start, at end
+    drift_frames_per_s: float | None = None
+    change_s: list[float] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)
+    temperature: float = 0.0
+
+
+def stretch_curves(st: Stretches) -> np.ndarray:
+    """(S, 2L+1) float64: each stretch's weighted mean score per lag."""
+    if len(st.t_s) == 0:
+        return np.zeros((0, st.num.shape[1]))
+    return np.stack([curve_from_sums(n, d) for n, d in zip(st.num, st.den, strict=True)]).astype(
+        np.float64
+    )
+
+
+def _softmax_log(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+class Evidence:
+    """Log-likelihoods of the stretches over a common grid of absolute offsets (frames)."""
+
+    def __init__(self, st: Stretches, temperature: float, curves: np.ndarray | None = None):
+        self.st = st
+        lag = st.max_lag
+        curves = stretch_curves(st) if curves is None else curves
+        # each stretch's curve over its own window, as a log-probability over offsets; outside
+        # its window a stretch says nothing (uniform)
+        self.logp = _softmax_log(temperature * st.frames[:, None] * curves)
+        lo, hi = int(st.centre.min()) - lag, int(st.centre.max()) + lag
+        self.grid = np.arange(lo, hi + 1)  # integer offsets
+        self.ll = np.full((len(st.t_s), len(self.grid)), -math.log(2 * lag + 1))
+        rows = np.arange(len(st.t_s))[:, None]
+        # lag l (index lag + l) is offset centre - l: index lag + l -> offset column
+        cols = (st.centre[:, None] - np.arange(-lag, lag + 1)[None, :]) - lo
+        self.ll[rows, cols] = self.logp
+
+    def at(self, offsets: np.ndarray) -> np.ndarray:
+        """Each stretch's log-likelihood at its own (fractional) offset: ``offsets`` (..., S)
+        -> (..., S), linear between the integer offsets, flat beyond the grid."""
+        pos = np.clip(offsets - self.grid[0], 0, len(self.grid) - 1)
+        i0 = np.clip(np.floor(pos).astype(int), 0, len(self.grid) - 2)
+        w = pos - i0
+        s = np.arange(self.ll.shape[0])
+        if len(self.grid) < 2:
+            return self.ll[s, 0] + 0 * offsets
+        return self.ll[s, i0] * (1 - w) + self.ll[s, i0 + 1] * w
+
+    def constant(self, rows: slice | np.ndarray = slice(None)) -> tuple[float, float]:
+        """Best constant offset of the selected stretches and its log-likelihood."""
+        total = self.ll[rows].sum(axis=0)
+        i = int(np.argmax(total))
+        off = float(self.grid[i])
+        if 0 < i < len(total) - 1:
+            y0, y1, y2 = total[i - 1], total[i], total[i + 1]
+            denom = y0 - 2 * y1 + y2
+            if denom < 0:
+                off += float(np.clip(0.5 * (y0 - y2) / denom, -0.5, 0.5))
+        return off, float(total[i])
+
+
+def fit_temperature(st: Stretches, logit_scale: float) -> float:
+    """The scale that turns a stretch's mean lag scores (times its frames) into a
+    log-likelihood: chosen so that each stretch best predicts the offset that its neighbours
+    (within ``NEIGHBOURS_S``, itself left out) agree on. Neighbouring frames are not
+    independent evidence, so this comes out below the network's own ``logit_scale``."""
+    betas = logit_scale * np.geomspace(1e-3, 1.0, 31)
+    curves = stretch_curves(st)
+    base = Evidence(st, 1.0, curves)  # only for the grid of the neighbours' consensus
+    near = np.abs(st.t_s[:, None] - st.t_s[None, :]) <= NEIGHBOURS_S
+    np.fill_diagonal(near, False)
+    pooled = near.astype(float) @ _raw_scores(st, base, curves)
+    target = base.grid[np.argmax(pooled, axis=1)]
+    has = near.any(axis=1)
+    if not has.any():
+        return float(betas[len(betas) // 2])
+    sub, sub_curves = st.select(has), curves[has]
+    best, best_ll = betas[0], -np.inf
+    for b in betas:
+        ev = Evidence(sub, float(b), sub_curves)
+        ll = float(ev.at(target[has].astype(float)).sum())
+        if ll > best_ll:
+            best, best_ll = b, ll
+    return float(best)
+
+
+def _raw_scores(st: Stretches, ev: Evidence, curves: np.ndarray) -> np.ndarray:
+    """Weighted scores (frames * mean score, minus the stretch's mean) on the evidence grid:
+    the consensus of neighbours without any temperature."""
+    out = np.zeros_like(ev.ll)
+    lag = st.max_lag
+    vals = st.frames[:, None] * (curves - curves.mean(axis=1, keepdims=True))
+    rows = np.arange(len(st.t_s))[:, None]
+    cols = (st.centre[:, None] - np.arange(-lag, lag + 1)[None, :]) - ev.grid[0]
+    out[rows, cols] = vals
+    return out
+
+
+def _fit_line(ev: Evidence, t: np.ndarray) -> tuple[float, float, float]:
+    """Best line offset = a + b * (t - mean t) (frames, frames per second) and its
+    log-likelihood: a first guess from pooled windows, then a local search that zooms in."""
+    t0 = float(t.mean())
+    # first guess: the constant offset of each window of POOL_S seconds, a weighted line
+    edges = np.arange(t.min(), t.max() + POOL_S, POOL_S)
+    xs, ys, ws = [], [], []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        rows = np.flatnonzero((t >= a) & (t < b))
+        if len(rows) == 0:
+            continue
+        off, top = ev.constant(rows)
+        prominence = top - float(np.median(ev.ll[rows].sum(axis=0)))
+        xs.append(float(t[rows].mean()))
+        ys.append(off)
+        ws.append(max(prominence, 1e-6))
+    if len(xs) >= 2:
+        slope, icpt = np.polyfit(np.array(xs) - t0, ys, 1, w=np.sqrt(ws))
+    else:
+        slope, icpt = 0.0, ev.constant()[0]
+    span = max(float(t.max() - t.min()), 1.0)
+    a_step, b_step = 2.0, 4.0 / span
+    best = (float(icpt), float(slope), -np.inf)
+    for _ in range(8):
+        a_grid = best[0] + a_step * np.linspace(-1, 1, 9)
+        b_grid = best[1] + b_step * np.linspace(-1, 1, 9)
+        offs = a_grid[:, None, None] + b_grid[None, :, None] * (t - t0)[None, None, :]
+        ll = ev.at(offs).sum(axis=-1)
+        i, j = np.unravel_index(int(np.argmax(ll)), ll.shape)
+        if ll[i, j] >= best[2]:
+            best = (float(a_grid[i]), float(b_grid[j]), float(ll[i, j]))
+        a_step, b_step = a_step / 3, b_step / 3
+    return best
+
+
+def _best_split(ev: Evidence, rows: np.ndarray, t: np.ndarray) -> tuple[int, float] | None:
+    """Where splitting ``rows`` (time-ordered) in two gains the most log-likelihood, each side
+    keeping ``MIN_SEGMENT_S`` of time; (position in ``rows``, gain)."""
+    ll = ev.ll[rows]
+    left = np.cumsum(ll, axis=0)[:-1]
+    right = ll.sum(axis=0)[None, :] - left
+    gain = left.max(axis=1) + right.max(axis=1) - ll.sum(axis=0).max()
+    tt = t[rows]
+    ok = (tt[1:] - tt[0] >= MIN_SEGMENT_S) & (tt[-1] - tt[:-1] >= MIN_SEGMENT_S)
+    ok &= tt[1:] > tt[:-1]  # never between two stretches at the same time
+    if not ok.any():
+        return None
+    gain = np.where(ok, gain, -np.inf)
+    k = int(np.argmax(gain))
+    return k + 1, float(gain[k])
+
+
+def _fit_steps(ev: Evidence, t: np.ndarray, penalty: float) -> tuple[list[int], float]:
+    """Change points by binary segmentation: split where the gain pays ``penalty`` and the
+    offsets on both sides differ by more than ``TOLERANCE_FRAMES``. Returns the split
+    positions (indices into the time-ordered stretches) and the log-likelihood."""
+    splits: list[int] = []
+    todo = [(0, len(t))]
+    while todo and len(splits) < MAX_STEPS:
+        a, b = todo.pop()
+        found = _best_split(ev, np.arange(a, b), t)
+        if found is None:
+            continue
+        k, gain = found
+        left, _ = ev.constant(np.arange(a, a + k))
+        right, _ = ev.constant(np.arange(a + k, b))
+        if gain <= penalty or abs(left - right) <= TOLERANCE_FRAMES:
+            continue
+        splits.append(a + k)
+        todo += [(a, a + k), (a + k, b)]
+    splits.sort()
+    bounds = [0, *splits, len(t)]
+    ll = sum(ev.constant(np.arange(x, y))[1] for x, y in zip(bounds[:-1], bounds[1:], strict=True))
+    return splits, float(ll)
+
+
+def fit_profile(st: Stretches, logit_scale: float) -> Profile | None:
+    """Fit a constant, a drift and steps to the stretches and keep the one the evidence
+    prefers (BIC: each extra parameter must buy half a log of the number of stretches; a
+    change point, searched over every position, counts as three). A drift or step smaller
+    than ``TOLERANCE_FRAMES`` over the file is called constant. None when there is no
+    evidence at all."""
+    keep = st.frames > 0
+    if keep.sum() < 2:
+        return None
+    order = np.argsort(st.t_s[keep], kind="stable")
+    st = st.select(np.flatnonzero(keep)[order])
+    t = st.t_s
+    beta = fit_temperature(st, logit_scale)
+    ev = Evidence(st, beta)
+    n = len(t)
+    per_param = 0.5 * math.log(n)
+    c_off, c_ll = ev.constant()
+    a, b, d_ll = _fit_line(ev, t)
+    splits, s_ll = _fit_steps(ev, t, 3 * per_param)
+    start, end = float(t[0]), float(t[-1])
+    t0 = float(t.mean())
+    scores = {
+        "constant": c_ll,
+        "drift": d_ll - per_param,
+        "steps": s_ll - 3 * per_param * len(splits),
+    }
+    if abs(b) * (end - start) <= TOLERANCE_FRAMES:
+        scores["drift"] = -np.inf
+    if not splits:
+        scores["steps"] = -np.inf
+    kind = max(scores, key=lambda k: scores[k])
+    if kind == "drift":
+        segs = [(start, end, a + b * (start - t0), a + b * (end - t0))]
+        return Profile("drift", segs, b, [], scores, beta)
+    if kind == "steps":
+        bounds = [0, *splits, n]
+        segs = []
+        for x, y in zip(bounds[:-1], bounds[1:], strict=True):
+            off = ev.constant(np.arange(x, y))[0]
+            s0 = start if x == 0 else 0.5 * (t[x - 1] + t[x])
+            s1 = end if y == n else 0.5 * (t[y - 1] + t[y])
+            segs.append((float(s0), float(s1), off, off))
+        changes = [float(0.5 * (t[k - 1] + t[k])) for k in splits]
+        return Profile("steps", segs, None, changes, scores, beta)
+    return Profile("constant", [(start, end, c_off, c_off)], None, [], scores, beta)
+
+
+def residual_sums(st: Stretches, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The lag-curve sums of the stretches with the fitted offset at each (S,) removed (each
+    stretch moved by the nearest whole frame), so that a fitted profile's evidence adds up
+    like a constant file's: ((2L+1,), (2L+1,)) around offset 0."""
+    lag = st.max_lag
+    num = np.zeros(2 * lag + 1)
+    den = np.zeros(2 * lag + 1)
+    for s in range(len(st.t_s)):
+        # relative lag l of stretch s is offset centre - l; we want offsets near the fit, i.e.
+        # residual offset r = centre - l - fit -> residual lag -r = l + fit - centre
+        move = int(round(float(offsets[s]) - st.centre[s]))
+        src = np.arange(2 * lag + 1)
+        dst = src + move
+        ok = (dst >= 0) & (dst < 2 * lag + 1)
+        num[dst[ok]] += st.num[s, src[ok]]
+        den[dst[ok]] += st.den[s, src[ok]]
+    return num, den
+
+
+class Follower:
+    """Where to centre the search of the next stretch: where the offset of the last
+    ``FOLLOW_WINDOW_S`` seconds of evidence is heading. The centre stays put until the
+    offset is ``FOLLOW_AT_FRAMES`` from it, so that a file within the search range is
+    searched exactly as without following."""
+
+    def __init__(self, max_lag: int, logit_scale: float):
+        self.max_lag = max_lag
+        self.logit_scale = logit_scale
+        self.centre = 0
+        self.parts: list[Stretches] = []
+
+    def add(self, st: Stretches) -> None:
+        self.parts.append(st)
+
+    def predict(self, t_s: float) -> int:
+        """The centre (frames) for a piece whose middle is at ``t_s`` seconds. It moves only
+        when the recent evidence prefers the new place over the current centre by more than a BIC
+        penalty (so that noise does not pull it away)."""
+        self.parts = [p for p in self.parts if len(p.t_s) and p.t_s.max() > t_s - FOLLOW_WINDOW_S]
+        if not self.parts:
+            return self.centre
+        st = Stretches.concat(self.parts, self.max_lag)
+        recent = (st.t_s > t_s - FOLLOW_WINDOW_S) & (st.t_s <= t_s) & (st.frames > 0)
+        if recent.sum() < 4:
+            return self.centre
+        st = st.select(np.flatnonzero(recent))
+        ev = Evidence(st, fit_temperature(st, self.logit_scale))
+        half = st.t_s >= np.median(st.t_s)
+        early, late = np.flatnonzero(~half), np.flatnonzero(half)
+        if len(early) == 0 or len(late) == 0:
+            return self.centre
+        o1, o2 = ev.constant(early)[0], ev.constant(late)[0]
+        t1, t2 = float(st.t_s[early].mean()), float(st.t_s[late].mean())
+        slope = (o2 - o1) / (t2 - t1) if t2 > t1 else 0.0
+        pred = o2 + slope * (t_s - t2)
+        if abs(o2 - self.centre) < FOLLOW_AT_FRAMES:
+            return self.centre
+        n = len(late)
+        gain = float(ev.at(np.full(len(st.t_s), o2))[late].sum())
+        gain -= float(ev.at(np.full(len(st.t_s), float(self.centre)))[late].sum())
+        if gain > 2 * math.log(len(st.t_s)) and n >= 3:
+            step = float(np.clip(pred - self.centre, -self.max_lag, self.max_lag))
+            self.centre = int(round(self.centre + step))
+        return self.centre

@@ -1,0 +1,175 @@
+"""How the offset behaves over a file: constant, drift and steps fitted to per-second evidence."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fcnsync.pipeline import Result, TrackResult, add_profile, profile_verdict
+from fcnsync.profile import Follower, Segment, Stretches, fit_profile
+
+MAX_LAG = 15
+FPS = 25.0
+SCALE = 10.0
+
+
+def stretches(profile, seconds: int, seed: int = 0, centre=lambda t: 0, noise: float = 0.15):
+    """One stretch per second, 20 frames with speech, whose lag curve peaks at the offset
+    ``profile(t)`` (frames; the curve searched around ``centre(t)``), plus noise."""
+    rng = np.random.default_rng(seed)
+    lags = np.arange(-MAX_LAG, MAX_LAG + 1)
+    rows = []
+    for s in range(seconds):
+        t = s + 0.5
+        c = int(centre(t))
+        peak_lag = c - profile(t)  # lag l is offset c - l
+        curve = 0.3 * np.exp(-0.5 * ((lags - peak_lag) / 1.2) ** 2)
+        curve = curve + noise * rng.standard_normal(len(lags))
+        rows.append((t, c, curve))
+    n = len(rows)
+    frames = np.full(n, 20.0)
+    return Stretches(
+        t_s=np.array([r[0] for r in rows]),
+        centre=np.array([r[1] for r in rows]),
+        num=np.stack([r[2] * 20 for r in rows]),
+        den=np.full((n, len(lags)), 20.0),
+        frames=frames,
+        start_s=np.array([r[0] - 0.5 for r in rows]),
+    )
+
+
+@pytest.mark.parametrize("offset", [-6.0, 0.0, 3.0])
+def test_constant_offset_is_called_constant(offset):
+    for seed in range(5):
+        prof = fit_profile(stretches(lambda t: offset, 180, seed), SCALE)
+        assert prof is not None and prof.kind == "constant"
+        assert prof.segments[0][2] == pytest.approx(offset, abs=0.5)
+
+
+@pytest.mark.parametrize("rate", [-0.05, 0.04])  # frames per second: -75 and +60 ms per minute
+def test_drift_is_found_with_its_sign_and_rate(rate):
+    prof = fit_profile(stretches(lambda t: 2.0 + rate * t, 180), SCALE)
+    assert prof is not None and prof.kind == "drift"
+    assert prof.drift_frames_per_s == pytest.approx(rate, rel=0.2)
+    start, end, off0, off1 = prof.segments[0]
+    assert off0 == pytest.approx(2.0 + rate * start, abs=1.0)
+    assert np.sign(off1 - off0) == np.sign(rate)
+
+
+@pytest.mark.parametrize("size", [-6, 3])
+def test_a_step_is_found_at_its_time_with_its_size(size):
+    prof = fit_profile(stretches(lambda t: -2.0 + size * (t >= 70.2), 150), SCALE)
+    assert prof is not None and prof.kind == "steps"
+    assert prof.change_s == [pytest.approx(70.2, abs=1.0)]
+    (_, _, before, _), (_, _, after, _) = prof.segments
+    assert after - before == pytest.approx(size, abs=1.0)
+
+
+def test_a_change_within_one_frame_is_constant():
+    prof = fit_profile(stretches(lambda t: 1.0 + 0.5 * (t >= 60), 120), SCALE)
+    assert prof is not None and prof.kind == "constant"
+
+
+def test_a_drift_beyond_the_search_range_is_followed():
+    # 1 frame per second (4 % at 25 fps): 60 frames in a minute, four times the range
+    rate = 1.0
+    follower = Follower(MAX_LAG, SCALE)
+    parts = []
+    for p in range(12):  # 5-s pieces, each searched where the follower says
+        t0 = 5.0 * p
+        c = follower.predict(t0 + 2.5)
+        piece = stretches(lambda t: rate * t, 60, seed=p, centre=lambda t, c=c: c)
+        piece = piece.select(np.flatnonzero((piece.t_s >= t0) & (piece.t_s < t0 + 5)))
+        follower.add(piece)
+        parts.append(piece)
+    st = Stretches.concat(parts, MAX_LAG)
+    assert st.centre.max() > 40  # the search moved with the offset
+    prof = fit_profile(st, SCALE)
+    assert prof is not None and prof.kind == "drift"
+    assert prof.drift_frames_per_s == pytest.approx(rate, rel=0.1)
+
+
+def test_no_evidence_is_no_profile():
+    st = stretches(lambda t: 0.0, 10)
+    st.frames[:] = 0
+    assert fit_profile(st, SCALE) is None
+
+
+def _result(kind: str) -> Result:
+    res = Result(path="x.mp4", status="ok", offset_ms=-80.0, offset_frames=-2.0, fps=FPS)
+    res.tracks = [
+        TrackResult(0, 0.0, 10.0, 250, 1.0, 200, [0, 0, 1, 1], -2.0, -80.0, 0.9, "ok", None)
+    ]
+    res.sync_profile = kind
+    if kind == "drift":
+        res.segments = [Segment(0.0, 60.0, 10.0, 0.25, 0.9, -310.0, -7.75)]
+        res.drift_ms_per_min = -320.0
+    else:
+        res.segments = [Segment(0.0, 8.0, -80.0, -2.0, 0.9), Segment(8.0, 20.0, -320.0, -8.0, 0.8)]
+    res.verdict = profile_verdict(res) or ""
+    return res
+
+
+def test_verdict_says_in_words_how_the_offset_changes():
+    assert profile_verdict(_result("drift")) == (
+        "audio drifts from +10 ms to -310 ms, -320 ms per minute"
+    )
+    assert profile_verdict(_result("steps")) == "offset changes at 0:08 from -80 ms to -320 ms"
+
+
+def test_profile_needs_a_determined_answer():
+    res = Result(path="x.mp4", status="undetermined", fps=FPS)
+    add_profile(res, [], None, SCALE)  # type: ignore[arg-type]
+    assert res.sync_profile is None and res.segments is None
+
+
+@pytest.mark.parametrize("kind", ["drift", "steps"])
+def test_every_writer_carries_the_profile(kind, tmp_path):
+    import io
+
+    from fcnsync.writers import get_writer
+
+    res = _result(kind)
+    for fmt in ("json", "jsonl", "csv", "table"):
+        buf = io.StringIO()
+        w = get_writer(fmt, buf)
+        w.write(res)
+        w.finish()
+        text = buf.getvalue()
+        if fmt == "json":
+            rec = json.loads(text)[0]
+            assert rec["sync_profile"] == kind and rec["segments"][0]["start_s"] == 0.0
+        elif fmt == "jsonl":
+            rec = json.loads(text)
+            assert rec["drift_ms_per_min"] == res.drift_ms_per_min
+        elif fmt == "csv":
+            header, row = text.splitlines()[:2]
+            assert "sync_profile" in header and "segments" in header and kind in row
+        else:
+            assert ("drifts" if kind == "drift" else "changes") in text
+    pa = pytest.importorskip("pyarrow")
+    from fcnsync.writers import ParquetWriter
+
+    pw = ParquetWriter(tmp_path / "out")
+    pw.write(res)
+    pw.finish()
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(str(tmp_path / "out"))
+    assert table.column("sync_profile").to_pylist() == [kind]
+    assert isinstance(table.schema.field("segments").type, pa.ListType)
+
+
+@pytest.mark.parametrize("kind", ["drift", "steps"])
+def test_the_evidence_plot_draws_the_fitted_profile(kind, tmp_path):
+    pytest.importorskip("matplotlib")
+    from fcnsync.plots import plot_result
+
+    res = _result(kind)
+    res.tracks[0].series = [
+        {"t_s": float(t), "offset_frames": -2.0, "confidence": 0.9} for t in range(8)
+    ]
+    plot_result(res, tmp_path / "p.png")
+    assert (tmp_path / "p.png").stat().st_size > 1000
