@@ -28,7 +28,7 @@ from fcnsync.score import REFERENCE_FILE, fit_reference, score_extracted
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "avdata"
-CACHE = ROOT.parent / "main" / ".fcnsync-cache"
+CACHE = ROOT / ".fcnsync-cache"
 
 
 def dev_real_clips(data: Path) -> list[Path]:
