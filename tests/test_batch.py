@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 from crashy import worker as crashy_worker
 from runner import run_cli
@@ -15,6 +16,7 @@ from fcnsync.batch import (
     expand_inputs,
     run_parallel,
     scan_inputs,
+    summary_text,
 )
 
 SETTINGS = WorkerSettings(None, None, "cpu", 15, 16)
@@ -140,3 +142,16 @@ def test_a_txt_input_is_a_listing_of_paths(tmp_path):
         "/data/b c.mkv",
         "/data/d.mov",
     ]
+
+
+def test_summary_gives_the_median_of_an_even_count_as_the_mean_of_the_middle_two():
+    results = [
+        SimpleNamespace(status="ok", offset_frames=3.4),
+        SimpleNamespace(status="ok", offset_frames=-8.2),
+        SimpleNamespace(status="error", offset_frames=None),
+    ]
+    line = summary_text(results)
+    assert "3 files: 2 ok, 0 undetermined, 1 error" in line
+    assert "> 3: 2 (median 5.8 frames)" in line
+    results.append(SimpleNamespace(status="ok", offset_frames=0.5))
+    assert "(median 3.4 frames)" in summary_text(results)

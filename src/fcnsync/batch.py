@@ -352,10 +352,12 @@ def summary_text(results: list[Any], non_media: int = 0) -> str:
     line = f"{len(results)} files: " + ", ".join(parts)
     offs = sorted(abs(r.offset_frames) for r in results if r.offset_frames is not None)
     if offs:
+        mid = len(offs) // 2
+        median = offs[mid] if len(offs) % 2 else (offs[mid - 1] + offs[mid]) / 2
         within1 = sum(o <= 1 for o in offs)
         line += (
             f"; |offset| <= 1 frame: {within1}, 1-3: {sum(1 < o <= 3 for o in offs)}, "
-            f"> 3: {sum(o > 3 for o in offs)} (median {offs[len(offs) // 2]:.1f} frames)"
+            f"> 3: {sum(o > 3 for o in offs)} (median {median:.1f} frames)"
         )
     if non_media:
         line += f"; {non_media} non-media {'file' if non_media == 1 else 'files'} skipped"
