@@ -108,3 +108,29 @@ def test_other_audio_tracks_and_subtitles_are_kept(tmp_path, tiny_model):
     )
     with av.open(str(dst)) as c:
         assert [s.type for s in c.streams] == ["video", "audio", "audio"]
+
+
+def test_copied_packets_get_strictly_rising_decode_timestamps():
+    """Matroska keeps no DTS: the demuxer leaves the first B-frame packets without one and can
+    repeat one (soban_1.mkv of the dev set at packet 698), which mp4 and mov refuse."""
+    from types import SimpleNamespace as P
+
+    from fcnsync.remux import _DecodeTimestamps
+
+    v, a = object(), object()
+    packets = [
+        P(stream=v, pts=0, dts=None, duration=40),
+        P(stream=v, pts=200, dts=None, duration=40),
+        P(stream=a, pts=22, dts=22, duration=23),
+        P(stream=v, pts=120, dts=0, duration=40),
+        P(stream=v, pts=40, dts=40, duration=40),
+        P(stream=v, pts=80, dts=40, duration=40),  # repeated
+        P(stream=v, pts=160, dts=None, duration=40),  # missing later on
+    ]
+    fixer = _DecodeTimestamps()
+    out = [q for p in packets for q in fixer.push(p)] + fixer.flush()
+    assert len(out) == len(packets)
+    video = [p.dts for p in out if p.stream is v]
+    assert video == [-80, -40, 0, 40, 41, 81]
+    assert all(p.dts <= p.pts for p in out if p.stream is v and p.dts >= 0)
+    assert [p.dts for p in out if p.stream is a] == [22]

@@ -92,3 +92,17 @@ def test_face_mesh_on_its_own_thread_gives_the_same_landmarks_as_inline(dev_dir)
         assert len(ta) > 100 and np.array_equal(ta, tb)
         np.testing.assert_array_equal(pa, pb)
         np.testing.assert_array_equal(aa, ab)
+
+
+def test_matroska_clip_with_a_repeated_decode_timestamp_copies_into_mp4(dev_dir, tmp_path):
+    """soban_1.mkv's demuxer repeats a video DTS (packet 698); the mp4 muxer refused it."""
+    import av
+
+    from fcnsync.remux import shift_audio
+
+    src, dst = dev_dir / "soban_1.mkv", tmp_path / "soban_1.mp4"
+    shift_audio(src, dst, 0.24)
+    with av.open(str(src)) as a, av.open(str(dst)) as b:
+        before = [bytes(p) for p in a.demux(a.streams.video[0]) if p.size]
+        after = [bytes(p) for p in b.demux(b.streams.video[0]) if p.size]
+    assert after == before

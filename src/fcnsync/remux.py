@@ -77,6 +77,7 @@ def _copy(
 ) -> None:
     streams = [v_in] + ([a_in] if a_in is not None else []) + list(others)
     delta = round(-lead_s / a_in.time_base) if a_in is not None and a_in.time_base else 0
+    dts = _DecodeTimestamps()
     for packet in inp.demux(*streams):
         if packet.dts is None and packet.pts is None:
             continue  # the demuxer's flush packet
@@ -90,7 +91,57 @@ def _copy(
             packet.stream = v_out
         else:
             packet.stream = others[packet.stream]
-        out.mux(packet)
+        for ready in dts.push(packet):
+            out.mux(ready)
+    for ready in dts.flush():
+        out.mux(ready)
+
+
+class _DecodeTimestamps:
+    """Gives every copied packet a decode timestamp that rises strictly within its stream, as
+    mp4 and mov require: Matroska and raw streams with B-frames leave the first packets'
+    DTS unset and can repeat one. Packets before a stream's first known DTS are held back and
+    given DTS counted back from it by their durations; a missing or repeated DTS later on
+    becomes the previous one plus the packet's duration (at least one tick), never above its
+    PTS where that can be kept."""
+
+    def __init__(self) -> None:
+        self._last: dict[Any, int] = {}
+        self._held: dict[Any, list[Any]] = {}
+
+    def push(self, packet: Any) -> list[Any]:
+        key = packet.stream
+        if key not in self._last:
+            if packet.dts is None:
+                self._held.setdefault(key, []).append(packet)
+                return []
+            held = self._held.pop(key, [])
+            t = packet.dts
+            for p in reversed(held):
+                t -= max(1, p.duration or 1)
+                p.dts = t
+            self._last[key] = packet.dts
+            return [*held, packet]
+        last = self._last[key]
+        if packet.dts is None or packet.dts <= last:
+            step = max(1, packet.duration or 1) if packet.dts is None else 1
+            packet.dts = last + step
+            if packet.pts is not None and packet.pts < packet.dts:
+                packet.dts = max(last + 1, packet.pts)
+        self._last[key] = packet.dts
+        return [packet]
+
+    def flush(self) -> list[Any]:
+        """Streams that never gave a DTS: their packets in order, DTS from their PTS."""
+        rest = []
+        for held in self._held.values():
+            t = None
+            for p in held:
+                t = p.pts if t is None else max(t + 1, p.pts if p.pts is not None else t + 1)
+                p.dts = t
+                rest.append(p)
+        self._held.clear()
+        return rest
 
 
 def _decoded_audio(src: str | os.PathLike[str]) -> tuple[np.ndarray, int, str, float]:
