@@ -1,19 +1,26 @@
-"""How often the monitor's alarm would fire on streams whose offset does not change.
+"""How often the monitor's alarm fires on streams whose offset does not change, and how soon it
+fires on streams whose offset is wrong.
 
 Every real clip of ../shared/avdata/dev of at least ``--min-seconds`` is monitored as a stream
 (4 s windows, 1 s hop, so the alarm judges the last 2 s of each window). A clip's offset does
 not change within it, but it need not be zero (the data has clips with their own offset), so
 each clip's alarm judges its recent offsets minus the median of its whole-window offsets: any
-alarm is a false one. The alarm is replayed on the same records with one, two and three
-confident windows in a row (``--alarm-windows``).
+alarm is a false one. Then a copy of each clip with its audio moved ``--shift-ms`` (earlier and
+later, clip by clip; container timestamps moved) is monitored and judged against the same
+centre: an alarm there is a true one, and the windows before it are the delay. The alarm is
+replayed on the same records with one, two and three confident windows in a row
+(``--alarm-windows``) and with a higher confidence asked of the windows it counts.
 
-    python benchmarks/monitor_alarms.py [--min-seconds 6]
+    python benchmarks/monitor_alarms.py [--min-seconds 6] [--shift-ms 200]
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,46 +29,91 @@ from fcnsync.cache import read_clips
 from fcnsync.faces import silence_native_stderr
 from fcnsync.media import probe
 from fcnsync.monitor import AlarmState, monitor
+from fcnsync.remux import shift_audio
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "avdata" / "dev"
-RULES = {f"--alarm-windows {n}": n for n in (1, 2, 3)}
+# (confident windows in a row, the least confidence a window needs to count)
+RULES = [(1, 0.0), (2, 0.0), (3, 0.0), (2, 0.8)]
+
+
+def rule_name(windows: int, confidence: float) -> str:
+    extra = f", confidence >= {confidence:.1f}" if confidence else ""
+    return f"{windows} window{'s' if windows > 1 else ''} in a row{extra}"
+
+
+def alarm_windows(
+    recs: list[dict[str, Any]], centre: float, windows: int, conf: float
+) -> list[int]:
+    """The indices of the windows that raise the alarm."""
+    alarm = AlarmState(windows=windows)
+    raised = []
+    for i, r in enumerate(recs):
+        ok = r["recent_status"] == "ok" and (r["recent_confidence"] or 0.0) >= conf
+        _, event = alarm.update(r["recent_offset_ms"] - centre if ok else None)
+        if event == "out_of_sync":
+            raised.append(i)
+    return raised
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--min-seconds", type=float, default=6.0)
+    ap.add_argument("--shift-ms", type=float, default=200.0)
     args = ap.parse_args()
     silence_native_stderr()
     model, cal = fcnsync.load_model(device="cpu"), fcnsync.load_calibration()
     clips = [c for c in read_clips(DEV) if c.kind == "real"]
     clips = [c for c in clips if probe(c.path).duration_s >= args.min_seconds]
     false_alarms = dict.fromkeys(RULES, 0)
-    total_windows = votes = 0
-    for clip in clips:
-        recs = [r for r in monitor(str(clip.path), model, cal, 4.0, 1.0) if r["event"] == "window"]
-        whole = [r["offset_ms"] for r in recs if r["status"] == "ok"]
-        if not whole:
-            continue
-        centre = float(np.median(whole))
-        total_windows += len(recs)
-        line = []
-        votes += sum(r["recent_status"] == "ok" for r in recs)
-        for name, n in RULES.items():
-            alarm = AlarmState(windows=n)
-            for r in recs:
-                ok = r["recent_status"] == "ok"
-                _, event = alarm.update(r["recent_offset_ms"] - centre if ok else None)
-                false_alarms[name] += event == "out_of_sync"
-            line.append(str(false_alarms[name]))
-        print(
-            f"{clip.path.name[:40]:40s} {len(recs):4d} windows  alarms so far: {' / '.join(line)}"
-        )
+    caught: dict[tuple[int, float], list[int]] = {r: [] for r in RULES}
+    total_windows = shifted = 0
+    tmp = Path(tempfile.mkdtemp(prefix="fcnsync-alarms-"))
+    try:
+        for i, clip in enumerate(clips):
+            recs = [
+                r for r in monitor(str(clip.path), model, cal, 4.0, 1.0) if r["event"] == "window"
+            ]
+            whole = [r["offset_ms"] for r in recs if r["status"] == "ok"]
+            if not whole:
+                continue
+            centre = float(np.median(whole))
+            total_windows += len(recs)
+            lead_ms = args.shift_ms if i % 2 == 0 else -args.shift_ms
+            ext = ".mkv" if clip.path.suffix in (".webm", ".avi", ".mpg") else clip.path.suffix
+            moved = tmp / f"{clip.path.stem}{ext}"
+            shift_audio(clip.path, moved, lead_ms / 1000.0)
+            moved_recs = [
+                r for r in monitor(str(moved), model, cal, 4.0, 1.0) if r["event"] == "window"
+            ]
+            moved.unlink()
+            shifted += 1
+            line = []
+            for rule in RULES:
+                false_alarms[rule] += len(alarm_windows(recs, centre, *rule))
+                first = alarm_windows(moved_recs, centre, *rule)
+                if first:
+                    caught[rule].append(first[0])
+                line.append(f"{false_alarms[rule]}/{len(caught[rule])}")
+            print(
+                f"{clip.path.name[:40]:40s} {len(recs):4d} windows  "
+                f"false alarms / shifted copies caught so far: {'  '.join(line)}"
+            )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     hours = total_windows / 3600  # one window per second of stream
     print(
-        f"\n{len(clips)} clips, {total_windows} windows (1 s apart), {votes} confident recent spans"
+        f"\n{len(clips)} clips, {total_windows} windows (1 s apart); "
+        f"{shifted} copies with the audio moved {args.shift_ms:.0f} ms"
     )
-    for name, n in false_alarms.items():
-        print(f"{name:40s} false alarms: {n:3d}  ({n / hours:.0f} per hour of stream)")
+    for rule in RULES:
+        n, got = false_alarms[rule], caught[rule]
+        delay = (
+            f", alarm at window {np.median(got):.0f} (median), {np.percentile(got, 90):.0f} (90th)"
+        )
+        print(
+            f"{rule_name(*rule):38s} false alarms: {n:3d} ({n / hours:3.0f} per hour of stream); "
+            f"shifted copies caught: {len(got)} of {shifted}{delay if got else ''}"
+        )
 
 
 if __name__ == "__main__":
