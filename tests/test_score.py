@@ -16,6 +16,7 @@ from fcnsync.model import FCNSyncNet, ModelConfig, load_model
 from fcnsync.pipeline import detect
 from fcnsync.score import (
     Score,
+    folder_table,
     load_reference,
     pair_up,
     score_arrays,
@@ -135,6 +136,8 @@ def test_folder_summary_counts_and_interval():
     assert s.median_abs_offset_frames == pytest.approx(1.25)
     assert s.sync_score == pytest.approx((sum(40.0 + i for i in range(6)) + 2.0) / 7, abs=1e-3)
     assert s.ci_low < s.sync_score < s.ci_high
+    columns, rows = folder_table([s])
+    assert rows[0][columns.index("in sync ±1 frame (%)")] == pytest.approx(42.9)
 
 
 def test_pairs_match_names_and_give_a_paired_interval():

@@ -368,7 +368,7 @@ FOLDER_COLUMNS = (
     "files",
     "undetermined",
     "errors",
-    "in sync ±1 frame",
+    "in sync ±1 frame (%)",
     "median |offset| (frames)",
     "sync score",
     "95 % interval",
@@ -382,9 +382,13 @@ PAIR_SUMMARY_COLUMNS = (
     "against's score",
     "difference",
     "95 % interval",
-    "share higher",
+    "share higher (%)",
 )
 PAIR_COLUMNS = ("file", "sync score", "against's score", "difference", "offset", "against's offset")
+
+
+def _percent(share: float | None) -> float | None:
+    return None if share is None else round(100.0 * share, 1)
 
 
 def _interval(lo: float | None, hi: float | None) -> str | None:
@@ -399,7 +403,7 @@ def folder_table(summaries: Sequence[FolderSummary]) -> tuple[tuple[str, ...], l
             s.files,
             s.undetermined,
             s.errors,
-            s.in_sync,
+            _percent(s.in_sync),
             s.median_abs_offset_frames,
             None if s.sync_score is None else round(s.sync_score, 1),
             _interval(s.ci_low, s.ci_high),
@@ -423,7 +427,7 @@ def pair_summary_table(
             None if s.reference_score is None else round(s.reference_score, 1),
             None if s.difference is None else round(s.difference, 1),
             _interval(s.ci_low, s.ci_high),
-            s.higher,
+            _percent(s.higher),
         ]
         for s in summaries
     ]
