@@ -15,7 +15,7 @@ from synth import BarTracker, make_clip
 
 import fcnsync
 from fcnsync.calibration import Calibration
-from fcnsync.monitor import AlarmState, Tolerance, monitor
+from fcnsync.monitor import AlarmState, DriftWatch, Tolerance, monitor
 from fcnsync.remux import shift_audio
 
 
@@ -92,6 +92,39 @@ def test_windows_come_every_hop_with_the_face_scored(tmp_path, serve, tiny_model
     windows = [r for r in recs if r["event"] == "window"]
     assert len(windows) == 6 and all(w["status"] == "ok" and w["faces"] == 1 for w in windows)
     assert all(isinstance(w["offset_frames"], float) for w in windows)
+    assert all(w["drift"] is None for w in windows)  # 9 s of a constant offset
+
+
+def _feed(watch, offsets, hop_s=2.0):
+    return [watch.update(hop_s * (i + 1), o) for i, o in enumerate(offsets)]
+
+
+def test_drift_watch_reports_a_steady_trend_with_its_rate():
+    rng = np.random.default_rng(0)
+    t = 2.0 * np.arange(1, 61)  # two minutes, a window every 2 s
+    offsets = 30.0 - 40.0 * t / 60 + rng.normal(0, 15, len(t))  # -40 ms per minute
+    offsets[::9] += 250.0  # a wrong window now and then
+    seen = _feed(DriftWatch(), [float(o) for o in offsets])
+    first = next(i for i, d in enumerate(seen) if d is not None)
+    assert 20 <= t[first] <= 90  # once it moved the offset at least 40 ms
+    last = seen[-1]
+    assert last is not None and last["ms_per_min"] == pytest.approx(-40.0, abs=8.0)
+    assert last["over_s"] == pytest.approx(118.0, abs=2.1)
+
+
+def test_drift_watch_stays_quiet_on_a_constant_offset_and_ignores_undetermined_windows():
+    rng = np.random.default_rng(1)
+    offsets = [float(o) for o in 80.0 + rng.normal(0, 20, 150)]
+    for i in range(0, 150, 7):
+        offsets[i] = -300.0  # wrong windows
+    offsets[5:40] = [None] * 35
+    assert all(d is None for d in _feed(DriftWatch(), offsets))
+    # a step between two steady offsets is the alarm's, not a drift
+    steady = [float(o) for o in 30.0 + rng.normal(0, 15, 120)]
+    stepped = [o - 200.0 if i >= 50 else o for i, o in enumerate(steady)]
+    assert all(d is None for d in _feed(DriftWatch(), stepped))
+    # too little stream for a trend: 16 s
+    assert _feed(DriftWatch(), [0.0, 10, 20, 30, 40, 50, 60, 70, 80], hop_s=2.0)[-1] is None
 
 
 def test_a_stream_without_audio_gives_undetermined_windows(tmp_path, tiny_model):

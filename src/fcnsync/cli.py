@@ -630,6 +630,12 @@ def _live_view(records: Iterator[dict[str, Any]], tol: Tolerance) -> dict[str, A
                 + (f" ({rec['reason']})" if rec["reason"] else "")
             )
             band = f"tolerance: audio {tol.early_ms:.0f} ms early .. {tol.late_ms:.0f} ms late"
+            drift = rec.get("drift")
+            if drift:
+                band += (
+                    f"   drift {drift['ms_per_min']:+.0f} ms per minute"
+                    f" (last {drift['over_s']:.0f} s)"
+                )
             live.update(
                 Panel(
                     Group(

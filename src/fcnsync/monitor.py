@@ -10,12 +10,14 @@ tolerance, with a confident verdict, in ``alarm_windows`` windows in a row (unde
 windows neither count nor break the run), and cleared the same way. With one window the alarm
 comes within two hops of a change, with two (the default) a hop or more later but without the
 false alarms of single short spans (``benchmarks/monitor_alarms.py``). The whole-window offsets
-of recent windows are smoothed for display.
+of recent windows are smoothed for display, and a steady trend of them over the last minute is
+reported as ``drift`` (``DriftWatch``) before it takes the offset outside the tolerance.
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -45,6 +47,11 @@ EBU_R37 = (40.0, 60.0)  # audio at most 40 ms early, 60 ms late
 RECONNECT_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 MIN_RECENT_S = 2.0  # the alarm's evidence span is the last hop, but never less than this
 SMOOTH_WINDOWS = 3  # whole-window offsets shown smoothed: median of this many ok windows
+DRIFT_SPAN_S = 120.0  # the drift watch looks at the confident windows of this much stream
+DRIFT_MIN_S = 20.0  # ... and says nothing until they cover this much
+DRIFT_MIN_WINDOWS = 8
+DRIFT_SIGNIFICANCE = 4.0  # the rate must be this many standard errors away from zero
+DRIFT_MIN_CHANGE_MS = 40.0  # ... and move the offset this much over the span watched
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,67 @@ class AlarmState:
         return judged, None
 
 
+@dataclass
+class DriftWatch:
+    """Says when the recent windows show a steady trend of the offset (drift): a line through
+    the confident whole-window offsets of the last ``span_s`` seconds of stream, its slope the
+    median of the pairwise slopes (Theil-Sen, so a few wrong windows do not make a trend), its
+    standard error from the residuals' median absolute deviation. A drift is reported once
+    the windows cover ``min_s`` seconds, the slope is ``significance`` standard errors from
+    zero and it moves the offset at least ``min_change_ms`` over the span, unless one step
+    between two constant offsets explains the windows clearly better than the line (an edit,
+    which the alarm reports)."""
+
+    span_s: float = DRIFT_SPAN_S
+    min_s: float = DRIFT_MIN_S
+    min_windows: int = DRIFT_MIN_WINDOWS
+    significance: float = DRIFT_SIGNIFICANCE
+    min_change_ms: float = DRIFT_MIN_CHANGE_MS
+    _points: deque[tuple[float, float]] = field(default_factory=deque)
+
+    def update(self, t_s: float, offset_ms: float | None) -> dict[str, float] | None:
+        """Feed one window (its stream time and whole-window offset, None: undetermined).
+        Returns ``{"ms_per_min", "over_s", "windows"}`` while a drift shows, else None."""
+        if offset_ms is not None:
+            self._points.append((t_s, offset_ms))
+        while self._points and self._points[0][0] < t_s - self.span_s:
+            self._points.popleft()
+        if len(self._points) < self.min_windows:
+            return None
+        t = np.array([p[0] for p in self._points])
+        y = np.array([p[1] for p in self._points])
+        span = float(t[-1] - t[0])
+        if span < self.min_s:
+            return None
+        i, j = np.triu_indices(len(t), 1)
+        dt = t[j] - t[i]
+        keep = dt > 0
+        slope = float(np.median((y[j] - y[i])[keep] / dt[keep]))
+        resid = y - slope * t
+        resid -= np.median(resid)
+        sigma = max(1.4826 * float(np.median(np.abs(resid))), 1.0)
+        se = sigma / math.sqrt(float(np.sum((t - t.mean()) ** 2)))
+        if abs(slope) < self.significance * se or abs(slope) * span < self.min_change_ms:
+            return None
+        if _step_spread(y, self.min_windows // 2) < 0.7 * sigma:
+            return None  # a jump between two steady offsets, which the alarm is for
+        return {
+            "ms_per_min": round(60.0 * slope, 1),
+            "over_s": round(span, 1),
+            "windows": float(len(t)),
+        }
+
+
+def _step_spread(y: np.ndarray, min_side: int) -> float:
+    """The robust spread (1.4826 x median absolute deviation) of ``y`` around the best single
+    step: a constant on each side of one split, each side at least ``min_side`` long."""
+    best = math.inf
+    for k in range(min_side, len(y) - min_side + 1):
+        resid = np.concatenate([y[:k] - np.median(y[:k]), y[k:] - np.median(y[k:])])
+        best = min(best, 1.4826 * float(np.median(np.abs(resid))))
+    return best
+
+
 class _FollowFile:
     """A file still being written: reads wait for more data instead of ending, until nothing
     has been added for ``idle_s`` seconds."""
@@ -157,6 +225,7 @@ def monitor(
     or a network source of unknown length (a live HLS playlist, RTMP, SRT, UDP), but not a
     finished recording behind a URL (a VOD playlist, a file over HTTP), which is read whole."""
     alarm = AlarmState(tolerance or Tolerance(), windows=alarm_windows)
+    drift = DriftWatch()
     recent_s = min(window_s, recent_s or max(hop_s, MIN_RECENT_S))
     shown: deque[float] = deque(maxlen=SMOOTH_WINDOWS)
     counts = {"windows": 0, "ok": 0, "undetermined": 0, "alarms": 0, "reconnects": 0}
@@ -192,6 +261,9 @@ def monitor(
                     offsets.append(rec["offset_ms"])
                 rec["smoothed_offset_ms"] = round(float(np.median(shown)), 1) if shown else None
                 rec["in_tolerance"] = None if judged is None else alarm.tolerance.contains(judged)
+                rec["drift"] = drift.update(
+                    rec["stream_end_s"], rec["offset_ms"] if rec["status"] == "ok" else None
+                )
                 yield rec
                 if event:
                     counts["alarms"] += event == "out_of_sync"
@@ -375,4 +447,4 @@ def _windows(
             opened.close()
 
 
-__all__ = ["EBU_R37", "AlarmState", "Tolerance", "monitor"]
+__all__ = ["EBU_R37", "AlarmState", "DriftWatch", "Tolerance", "monitor"]
