@@ -28,6 +28,8 @@ NEIGHBOURS_S = 2.0  # the evidence this close in time says what a stretch should
 FOLLOW_AT_FRAMES = 5  # the search is re-centred once the offset is this far from its centre
 FOLLOW_WINDOW_S = 10.0  # the recent evidence that says where the offset is heading
 GRID_STEP = 0.25  # frames: resolution of the fitted offsets
+DRIFT_PARAMS = 1.0  # what a drift's rate costs in the BIC, in parameters
+STEP_PARAMS = 3.0  # ... and each change point
 
 
 @dataclass
@@ -278,7 +280,12 @@ def _fit_steps(ev: Evidence, t: np.ndarray, penalty: float) -> tuple[list[int], 
     return splits, float(ll)
 
 
-def fit_profile(st: Stretches, logit_scale: float) -> Profile | None:
+def fit_profile(
+    st: Stretches,
+    logit_scale: float,
+    drift_params: float = DRIFT_PARAMS,
+    step_params: float = STEP_PARAMS,
+) -> Profile | None:
     """Fit a constant, a drift and steps to the stretches and keep the one the evidence
     prefers (BIC: each extra parameter must buy half a log of the number of stretches; a
     change point, searched over every position, counts as three). A drift or step smaller
@@ -296,13 +303,13 @@ def fit_profile(st: Stretches, logit_scale: float) -> Profile | None:
     per_param = 0.5 * math.log(n)
     c_off, c_ll = ev.constant()
     a, b, d_ll = _fit_line(ev, t)
-    splits, s_ll = _fit_steps(ev, t, 3 * per_param)
+    splits, s_ll = _fit_steps(ev, t, step_params * per_param)
     start, end = float(t[0]), float(t[-1])
     t0 = float(t.mean())
     scores = {
         "constant": c_ll,
-        "drift": d_ll - per_param,
-        "steps": s_ll - 3 * per_param * len(splits),
+        "drift": d_ll - drift_params * per_param,
+        "steps": s_ll - step_params * per_param * len(splits),
     }
     if abs(b) * (end - start) <= TOLERANCE_FRAMES:
         scores["drift"] = -np.inf
