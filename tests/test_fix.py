@@ -11,7 +11,8 @@ from fcnsync.calibration import Calibration
 from fcnsync.errors import FcnsyncError
 from fcnsync.evaluate import baseline_estimate
 from fcnsync.fix import fix_file
-from fcnsync.pipeline import extract
+from fcnsync.pipeline import Result, extract, profile_verdict
+from fcnsync.profile import Segment
 
 FPS = 25
 
@@ -71,6 +72,23 @@ def test_refuses_when_undetermined_or_unsure(tmp_path, tiny_model):
             min_confidence=1.0,
             tracker_factory=BarTracker,
         )
+    assert not (tmp_path / "b.mkv").exists()
+
+
+@pytest.mark.parametrize("kind", ["drift", "steps"])
+def test_refuses_an_offset_that_changes_within_the_file(tmp_path, tiny_model, monkeypatch, kind):
+    src = make_clip(tmp_path / "a.mkv", seconds=2.0)
+    measured = Result(path=str(src), status="ok", offset_ms=-80.0, offset_frames=-2.0, fps=FPS)
+    measured.confidence, measured.sync_profile = 0.99, kind
+    if kind == "drift":
+        measured.segments = [Segment(0.0, 60.0, 10.0, 0.25, 0.9, -310.0, -7.75)]
+        measured.drift_ms_per_min = -320.0
+    else:
+        measured.segments = [Segment(0.0, 8.0, -80.0, -2.0, 0.9), Segment(8.0, 20.0, 0.0, 0.0, 0.9)]
+    monkeypatch.setattr("fcnsync.fix.detect", lambda *a, **k: measured)
+    with pytest.raises(FcnsyncError, match="changes within the file") as err:
+        fix_file(src, tmp_path / "b.mkv", tiny_model, Calibration(threshold=0.0))
+    assert profile_verdict(measured) in str(err.value)
     assert not (tmp_path / "b.mkv").exists()
 
 

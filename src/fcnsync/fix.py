@@ -16,7 +16,7 @@ from typing import Any
 from .calibration import Calibration
 from .errors import FcnsyncError
 from .model import FCNSyncNet
-from .pipeline import detect
+from .pipeline import detect, profile_verdict
 from .remux import shift_audio
 
 TIMESTAMP_CONTAINERS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts", ".flv", ".mpg", ".mpeg"}
@@ -52,8 +52,8 @@ def fix_file(
 ) -> FixResult:
     """Write ``dst``: ``src`` with its audio delayed by its measured offset (or ``offset_ms``,
     positive: the audio leads, so it is delayed by that much). Raises ``FcnsyncError`` when the
-    measurement is undetermined or below ``min_confidence`` (and no ``offset_ms`` is given), or
-    when ``dst`` is ``src``."""
+    measurement is undetermined, below ``min_confidence`` or finds an offset that drifts or
+    steps within the file (and no ``offset_ms`` is given), or when ``dst`` is ``src``."""
     src_p, dst_p = Path(src), Path(dst)
     if dst_p.exists() and src_p.exists() and os.path.samefile(src_p, dst_p):
         raise FcnsyncError("refusing to overwrite the input: give another output path")
@@ -72,6 +72,13 @@ def fix_file(
             raise FcnsyncError(
                 f"not fixed: confidence {before.confidence:.2f} is below "
                 f"{min_confidence:.2f}; give --offset-ms to apply a known correction"
+            )
+        changes = profile_verdict(before)
+        if changes is not None:
+            # one offset applied to a drifting or stepped file would be right at one moment only
+            raise FcnsyncError(
+                f"not fixed: the offset changes within the file ({changes}); only a constant "
+                "offset is corrected, give --offset-ms to apply one anyway"
             )
         offset_ms = before.offset_ms
     method = (
