@@ -6,7 +6,7 @@ dev clips (several people, a scene cut at every join), their audio moved with a 
 where the offset heads) and its profile fitted (``profile.fit_profile``).
 
 How the programmes are made (cached features, not re-encoded video): the dev clips' cached
-lip tracks (``/work/main/.fcnsync-cache``) are put one after another on a 25 fps grid; each
+lip tracks (``.fcnsync-cache`` in the repository) are put one after another on a 25 fps grid; each
 clip's log-mel (normalised per clip, as its own microphone) is placed under its pictures with
 the clip's own offset removed (the model's reading of the clip alone, so that an unchanged
 programme is constant) and then read at ``t + f(t)`` for the profile ``f``: the log-mel is
@@ -35,7 +35,7 @@ from fcnsync.profile import Follower, fit_profile
 from fcnsync.sync import curve_from_sums, estimate
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "avdata"
-CACHE = Path("/work/main/.fcnsync-cache")
+CACHE = Path(__file__).resolve().parents[1] / ".fcnsync-cache"
 FPS = 25.0  # the programmes' frame rate
 MAX_LAG = 15
 DRIFTS_MS_PER_MIN = (20, 40, 80)

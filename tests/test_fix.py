@@ -152,3 +152,9 @@ def test_copied_packets_get_strictly_rising_decode_timestamps():
     assert video == [-80, -40, 0, 40, 41, 81]
     assert all(p.dts <= p.pts for p in out if p.stream is v and p.dts >= 0)
     assert [p.dts for p in out if p.stream is a] == [22]
+    # a stream that never gives a DTS: its packets at the end, DTS from their PTS, rising
+    s = object()
+    fixer = _DecodeTimestamps()
+    held = [P(stream=s, pts=-64, dts=None, duration=1), P(stream=s, pts=-70, dts=None, duration=1)]
+    assert [q for p in held for q in fixer.push(p)] == []
+    assert [p.dts for p in fixer.flush()] == [-64, -63]

@@ -29,7 +29,7 @@ FOLLOW_AT_FRAMES = 5  # the search is re-centred once the offset is this far fro
 FOLLOW_WINDOW_S = 10.0  # the recent evidence that says where the offset is heading
 GRID_STEP = 0.25  # frames: resolution of the fitted offsets
 DRIFT_PARAMS = 1.0  # what a drift's rate costs in the BIC, in parameters
-STEP_PARAMS = 3.0  # ... and each change point
+STEP_PARAMS = 10.0  # ... and each change point (3 called most drifts steps: benchmarks/drift.py)
 
 
 @dataclass
@@ -288,9 +288,10 @@ def fit_profile(
 ) -> Profile | None:
     """Fit a constant, a drift and steps to the stretches and keep the one the evidence
     prefers (BIC: each extra parameter must buy half a log of the number of stretches; a
-    change point, searched over every position, counts as three). A drift or step smaller
-    than ``TOLERANCE_FRAMES`` over the file is called constant. None when there is no
-    evidence at all."""
+    drift's rate counts as ``drift_params`` parameters, a change point, searched over every
+    position and able to stand in for a drift as a staircase, as ``step_params``). A drift
+    or step smaller than ``TOLERANCE_FRAMES`` over the file is called constant. None when
+    there is no evidence at all."""
     keep = st.frames > 0
     if keep.sum() < 2:
         return None

@@ -135,9 +135,10 @@ class _DecodeTimestamps:
         """Streams that never gave a DTS: their packets in order, DTS from their PTS."""
         rest = []
         for held in self._held.values():
-            t = None
+            t: int | None = None
             for p in held:
-                t = p.pts if t is None else max(t + 1, p.pts if p.pts is not None else t + 1)
+                want = p.pts if p.pts is not None else (0 if t is None else t + 1)
+                t = want if t is None else max(t + 1, want)
                 p.dts = t
                 rest.append(p)
         self._held.clear()
