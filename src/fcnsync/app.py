@@ -258,11 +258,11 @@ def fix_upload(
         else f"measures {res.residual_ms:+.0f} ms ({res.residual_frames:+.1f} frames) now"
         + (", within 1 frame of sync" if res.verified else ", NOT within 1 frame of sync")
     )
-    return (
-        f"audio delayed by {res.applied_offset_ms:+.0f} ms ({res.method}); "
-        f"the corrected file {check}",
-        str(dst),
-    )
+    if res.applied_offset_ms is not None:
+        done = f"audio delayed by {res.applied_offset_ms:+.0f} ms ({res.method})"
+    else:  # a drift resampled away or steps moved one by one
+        done = f"the changing offset undone ({res.profile_before}, {res.method})"
+    return f"{done}; the corrected file {check}", str(dst)
 
 
 class Session:

@@ -1,9 +1,12 @@
 """Correcting a file: measure (or take a known offset), move the audio, check the result.
 
-The video packets are copied untouched. The audio is moved by rewriting its timestamps where
-the container keeps them (mp4, mov, mkv, webm, ts, flv), otherwise (avi, or on request) by moving
-its samples and re-encoding it. The output is written under a temporary name and renamed, so an
-interrupted run leaves no half file, and the input is never overwritten.
+The video packets are copied untouched. A constant offset is corrected by rewriting the audio's
+timestamps where the container keeps them (mp4, mov, mkv, webm, ts, flv), otherwise (avi, or on
+request) by moving its samples and re-encoding it. An offset that drifts is corrected by
+resampling the audio to the measured rate, one that steps by moving each segment by its own
+offset (the joins at the quietest moment near each change); both re-encode the audio. The output
+is written under a temporary name and renamed, so an interrupted run leaves no half file, and
+the input is never overwritten.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from typing import Any
 from .calibration import Calibration
 from .errors import FcnsyncError
 from .model import FCNSyncNet
-from .pipeline import detect, profile_verdict
-from .remux import shift_audio
+from .pipeline import Result, clock_text, detect, profile_verdict
+from .remux import AudioMove, retime_audio, shift_audio
 
 TIMESTAMP_CONTAINERS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".ts", ".flv", ".mpg", ".mpeg"}
 
@@ -28,13 +31,17 @@ class FixResult:
 
     path: str
     output: str
-    applied_offset_ms: float
-    method: str  # "timestamps" or "samples"
+    applied_offset_ms: float | None  # None when a drift or steps were corrected
+    method: str  # "timestamps" or "samples"; "resampled" (drift) or "segments" (steps)
     measured_before_ms: float | None
     confidence_before: float | None
     residual_ms: float | None
     residual_frames: float | None
-    verified: bool  # the output measures within +-1 frame of zero
+    verified: bool  # the output measures constant, within +-1 frame of zero
+    profile_before: str | None = None  # the sync_profile corrected ("constant", ...)
+    applied_segments: list[dict[str, Any]] | None = None  # drift or steps: what was undone
+    joins_s: list[float] | None = None  # steps: where the moved segments meet
+    residual_profile: str | None = None  # the output's sync_profile
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,14 +58,16 @@ def fix_file(
     tracker_factory: Any = None,
 ) -> FixResult:
     """Write ``dst``: ``src`` with its audio delayed by its measured offset (or ``offset_ms``,
-    positive: the audio leads, so it is delayed by that much). Raises ``FcnsyncError`` when the
-    measurement is undetermined, below ``min_confidence`` or finds an offset that drifts or
-    steps within the file (and no ``offset_ms`` is given), or when ``dst`` is ``src``."""
+    positive: the audio leads, so it is delayed by that much); a measured drift or steps are
+    undone segment by segment (``varying_moves``). Raises ``FcnsyncError`` when the
+    measurement is undetermined or below ``min_confidence`` (the file's, or any segment's of a
+    drift or steps) and no ``offset_ms`` is given, or when ``dst`` is ``src``."""
     src_p, dst_p = Path(src), Path(dst)
     if dst_p.exists() and src_p.exists() and os.path.samefile(src_p, dst_p):
         raise FcnsyncError("refusing to overwrite the input: give another output path")
     make_tracker = tracker_factory or (lambda: None)
     before = None
+    moves: list[AudioMove] | None = None
     if offset_ms is None:
         before = detect(src_p, model=model, calibration=calibration, tracker=make_tracker())
         if before.status == "error":
@@ -68,29 +77,37 @@ def fix_file(
                 f"not fixed: the measurement is undetermined ({before.reason}); "
                 "give --offset-ms to apply a known correction"
             )
-        if (before.confidence or 0.0) < min_confidence:
+        # a drift or steps: each segment's own confidence counts (one offset for the whole
+        # file is what a varying file is least sure of)
+        if profile_verdict(before) is not None:
+            moves = varying_moves(before, min_confidence)
+        elif (before.confidence or 0.0) < min_confidence:
             raise FcnsyncError(
                 f"not fixed: confidence {before.confidence:.2f} is below "
                 f"{min_confidence:.2f}; give --offset-ms to apply a known correction"
             )
-        changes = profile_verdict(before)
-        if changes is not None:
-            # one offset applied to a drifting or stepped file would be right at one moment only
-            raise FcnsyncError(
-                f"not fixed: the offset changes within the file ({changes}); only a constant "
-                "offset is corrected, give --offset-ms to apply one anyway"
-            )
-        offset_ms = before.offset_ms
-    method = (
-        "samples"
-        if reencode_audio
-        or src_p.suffix.lower() not in TIMESTAMP_CONTAINERS
-        or dst_p.suffix.lower() not in TIMESTAMP_CONTAINERS
-        else "timestamps"
-    )
+        else:
+            offset_ms = before.offset_ms
+    if moves is not None:
+        method = (
+            "resampled" if before is not None and before.sync_profile == "drift" else "segments"
+        )
+    else:
+        method = (
+            "samples"
+            if reencode_audio
+            or src_p.suffix.lower() not in TIMESTAMP_CONTAINERS
+            or dst_p.suffix.lower() not in TIMESTAMP_CONTAINERS
+            else "timestamps"
+        )
     tmp = dst_p.with_name(f".{dst_p.stem}.partial{dst_p.suffix}")
+    joins = None
     try:
-        shift_audio(src_p, tmp, -offset_ms / 1000.0, mode=method)
+        if moves is not None:
+            joins = retime_audio(src_p, tmp, moves)
+        else:
+            assert offset_ms is not None
+            shift_audio(src_p, tmp, -offset_ms / 1000.0, mode=method)
         os.replace(tmp, dst_p)
     finally:
         if tmp.exists():
@@ -107,11 +124,46 @@ def fix_file(
     return FixResult(
         path=str(src_p),
         output=str(dst_p),
-        applied_offset_ms=round(offset_ms, 1),
+        applied_offset_ms=None if offset_ms is None else round(offset_ms, 1),
         method=method,
         measured_before_ms=before.offset_ms if before else None,
         confidence_before=before.confidence if before else None,
         residual_ms=best.offset_ms if best else None,
         residual_frames=residual_frames,
-        verified=residual_frames is not None and abs(residual_frames) <= 1.0,
+        verified=residual_frames is not None
+        and abs(residual_frames) <= 1.0
+        and after.sync_profile not in ("drift", "steps"),
+        profile_before=before.sync_profile if before else None,
+        applied_segments=(
+            [asdict(g) for g in before.segments] if moves and before and before.segments else None
+        ),
+        joins_s=[round(j, 3) for j in joins] if joins else None,
+        residual_profile=after.sync_profile,
     )
+
+
+def varying_moves(res: Result, min_confidence: float) -> list[AudioMove]:
+    """What undoes the drift or steps that ``res`` measured: one ``AudioMove`` per segment.
+    Raises ``FcnsyncError`` (one line) when a segment's offset is not known well enough to
+    move it: confidence below ``min_confidence``."""
+    segs = res.segments or []
+    changes = profile_verdict(res)
+    if not segs or res.sync_profile not in ("drift", "steps"):
+        raise FcnsyncError(f"not fixed: no drift or steps to correct ({res.sync_profile})")
+    for g in segs:
+        if g.confidence is None or g.confidence < min_confidence:
+            conf = "unknown" if g.confidence is None else f"{g.confidence:.2f}"
+            raise FcnsyncError(
+                f"not fixed: the offset changes within the file ({changes}) and the segment "
+                f"{clock_text(g.start_s)}-{clock_text(g.end_s)} is measured with confidence "
+                f"{conf}, below {min_confidence:.2f}; give --offset-ms to apply one offset anyway"
+            )
+    return [
+        AudioMove(
+            g.start_s,
+            g.end_s,
+            g.offset_ms / 1000.0,
+            (g.end_offset_ms if g.end_offset_ms is not None else g.offset_ms) / 1000.0,
+        )
+        for g in segs
+    ]

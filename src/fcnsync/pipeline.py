@@ -595,7 +595,8 @@ def add_profile(
     res.verdict = profile_verdict(res) or res.verdict
 
 
-def _clock(t_s: float) -> str:
+def clock_text(t_s: float) -> str:
+    """Seconds as a clock: 0:08, 12:34, 1:02:03."""
     m, s = divmod(int(round(t_s)), 60)
     return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
 
@@ -611,7 +612,7 @@ def profile_verdict(res: Result) -> str | None:
         )
     if res.sync_profile == "steps" and len(segs) > 1:
         words = [
-            f"at {_clock(b.start_s)} from {a.offset_ms:+.0f} ms to {b.offset_ms:+.0f} ms"
+            f"at {clock_text(b.start_s)} from {a.offset_ms:+.0f} ms to {b.offset_ms:+.0f} ms"
             for a, b in zip(segs[:-1], segs[1:], strict=True)
         ]
         return "offset changes " + "; ".join(words)

@@ -26,7 +26,9 @@ MAX_STEPS = 8  # change points searched for at most
 POOL_S = 10.0  # seconds pooled when a drift's rate is first guessed
 NEIGHBOURS_S = 2.0  # the evidence this close in time says what a stretch should have shown
 FOLLOW_AT_FRAMES = 5  # the search is re-centred once the offset is this far from its centre
-FOLLOW_WINDOW_S = 10.0  # the recent evidence that says where the offset is heading
+FOLLOW_WINDOW_S = 20.0  # the recent evidence that says where the offset is heading
+FOLLOW_AGREE_FRAMES = 2  # ... and how close its stretches must peak to that line
+FOLLOW_AGREE_SHARE = 0.3  # ... this share of them (chance: 5 lags in 31, 16 %)
 GRID_STEP = 0.25  # frames: resolution of the fitted offsets
 DRIFT_PARAMS = 1.0  # what a drift's rate costs in the BIC, in parameters
 STEP_PARAMS = 10.0  # ... and each change point (3 called most drifts steps: benchmarks/drift.py)
@@ -239,6 +241,21 @@ def _fit_line(ev: Evidence, t: np.ndarray) -> tuple[float, float, float]:
     return best
 
 
+def _fit_at_slope(ev: Evidence, t: np.ndarray, b: float, a0: float) -> float:
+    """The log-likelihood of the best line with slope ``b`` (frames per second), its
+    intercept searched around ``a0``."""
+    t0 = float(t.mean())
+    best, a_step = (a0, -np.inf), 2.0
+    for _ in range(8):
+        a_grid = best[0] + a_step * np.linspace(-1, 1, 9)
+        ll = ev.at(a_grid[:, None] + b * (t - t0)[None, :]).sum(axis=-1)
+        i = int(np.argmax(ll))
+        if ll[i] >= best[1]:
+            best = (float(a_grid[i]), float(ll[i]))
+        a_step /= 3
+    return best[1]
+
+
 def _best_split(ev: Evidence, rows: np.ndarray, t: np.ndarray) -> tuple[int, float] | None:
     """Where splitting ``rows`` (time-ordered) in two gains the most log-likelihood, each side
     keeping ``MIN_SEGMENT_S`` of time; (position in ``rows``, gain)."""
@@ -307,8 +324,14 @@ def fit_profile(
     splits, s_ll = _fit_steps(ev, t, step_params * per_param)
     start, end = float(t[0]), float(t[-1])
     t0 = float(t.mean())
+    # "constant" is any profile whose offset moves at most TOLERANCE_FRAMES over the file: a
+    # drift must beat the steepest such line, not only the flat one
+    span = max(end - start, 1e-9)
+    within = c_ll
+    if abs(b) * span > TOLERANCE_FRAMES:
+        within = max(c_ll, _fit_at_slope(ev, t, math.copysign(TOLERANCE_FRAMES / span, b), a))
     scores = {
-        "constant": c_ll,
+        "constant": within,
         "drift": d_ll - drift_params * per_param,
         "steps": s_ll - step_params * per_param * len(splits),
     }
@@ -353,10 +376,10 @@ def residual_sums(st: Stretches, offsets: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 class Follower:
-    """Where to centre the search of the next stretch: where the offset of the last
-    ``FOLLOW_WINDOW_S`` seconds of evidence is heading. The centre stays put until the
-    offset is ``FOLLOW_AT_FRAMES`` from it, so that a file within the search range is
-    searched exactly as without following."""
+    """Where to centre the search of the next stretch: where the line through the last
+    ``FOLLOW_WINDOW_S`` seconds of evidence is heading. The centre stays put while that line is
+    within ``FOLLOW_AT_FRAMES`` of it, so that a file within the search range is searched
+    exactly as without following."""
 
     def __init__(self, max_lag: int, logit_scale: float):
         self.max_lag = max_lag
@@ -369,8 +392,9 @@ class Follower:
 
     def predict(self, t_s: float) -> int:
         """The centre (frames) for a piece whose middle is at ``t_s`` seconds. It moves only
-        when the recent evidence prefers the new place over the current centre by more than a BIC
-        penalty (so that noise does not pull it away)."""
+        when the recent evidence prefers the line over the current centre by more than a BIC
+        penalty and most of its stretches peak near the line (so that a few strong stretches
+        of noise, a new face or music, do not pull the search away)."""
         self.parts = [p for p in self.parts if len(p.t_s) and p.t_s.max() > t_s - FOLLOW_WINDOW_S]
         if not self.parts:
             return self.centre
@@ -380,20 +404,16 @@ class Follower:
             return self.centre
         st = st.select(np.flatnonzero(recent))
         ev = Evidence(st, fit_temperature(st, self.logit_scale))
-        half = st.t_s >= np.median(st.t_s)
-        early, late = np.flatnonzero(~half), np.flatnonzero(half)
-        if len(early) == 0 or len(late) == 0:
-            return self.centre
-        o1, o2 = ev.constant(early)[0], ev.constant(late)[0]
-        t1, t2 = float(st.t_s[early].mean()), float(st.t_s[late].mean())
-        slope = (o2 - o1) / (t2 - t1) if t2 > t1 else 0.0
-        pred = o2 + slope * (t_s - t2)
-        if abs(o2 - self.centre) < FOLLOW_AT_FRAMES:
-            return self.centre
-        n = len(late)
-        gain = float(ev.at(np.full(len(st.t_s), o2))[late].sum())
-        gain -= float(ev.at(np.full(len(st.t_s), float(self.centre)))[late].sum())
-        if gain > 2 * math.log(len(st.t_s)) and n >= 3:
+        t = st.t_s
+        t0 = float(t.mean())
+        a, b, line_ll = _fit_line(ev, t)
+        now, pred = a + b * (float(t.max()) - t0), a + b * (t_s - t0)
+        if abs(now - self.centre) < FOLLOW_AT_FRAMES and abs(pred - self.centre) < FOLLOW_AT_FRAMES:
+            return self.centre  # neither where it is nor where it heads is near the range's edge
+        gain = line_ll - float(ev.at(np.full(len(t), float(self.centre))).sum())
+        peaks = ev.grid[np.argmax(ev.ll, axis=1)]
+        on_line = np.abs(peaks - (a + b * (t - t0))) <= FOLLOW_AGREE_FRAMES
+        if gain > 2 * math.log(len(t)) and on_line.mean() >= FOLLOW_AGREE_SHARE:
             step = float(np.clip(pred - self.centre, -self.max_lag, self.max_lag))
             self.centre = int(round(self.centre + step))
         return self.centre
