@@ -81,3 +81,17 @@ def test_not_media_is_a_clear_error(tmp_path):
     path.write_text("this is not a video\n" * 50)
     with pytest.raises(MediaError):
         MediaReader(path)
+
+
+def test_a_slow_consumer_is_not_taken_for_a_stalled_decoder(tmp_path, monkeypatch):
+    # the reader's stall guard measures its own decoding; the time a caller spends between
+    # items (tracking faces, scoring a stretch on a busy machine) does not count
+    import time
+
+    monkeypatch.setattr("fcnsync.media.STALL_TIMEOUT_S", 0.2)
+    src = make_clip(tmp_path / "a.mkv", seconds=2.0)
+    n = 0
+    for n, _item in enumerate(MediaReader(src), 1):
+        if n in (1, 10):
+            time.sleep(0.3)
+    assert n > 10

@@ -345,6 +345,7 @@ class MediaReader:
                             stats.frame_size = (picture.width, picture.height)
                             stats.scale = picture.scale
                         yield picture
+                        last_progress = time.monotonic()  # the consumer's time is not a stall
                     elif isinstance(frame, av.AudioFrame):
                         if frame.time is not None and (
                             next_audio_s is None or abs(frame.time - next_audio_s) > 0.02
@@ -358,6 +359,7 @@ class MediaReader:
                             if samples.size == 0:
                                 continue
                             yield AudioChunk(time_s=next_audio_s, samples=samples)
+                            last_progress = time.monotonic()
                             stats.audio_samples += samples.size
                             next_audio_s += samples.size / AUDIO_SAMPLE_RATE_HZ
             if next_audio_s is not None:
