@@ -14,6 +14,7 @@ from fcnsync.evaluate import baseline_estimate
 from fcnsync.fix import fix_file
 from fcnsync.pipeline import Result, TrackResult, extract, profile_verdict
 from fcnsync.profile import Segment
+from fcnsync.remux import AudioMove, retime_audio
 
 FPS = 25
 
@@ -193,6 +194,32 @@ def test_real_clip_is_fixed_and_verified(dev_dir, tmp_path, name, ext):
     assert res.verified, res
     assert abs(res.residual_frames) <= 1.0
     assert _video_packets(tmp_path / f"fixed.{ext}") == _video_packets(dev_dir / name)
+
+
+@pytest.mark.parametrize("kind", ["drift", "steps"])
+def test_real_clip_with_a_changing_offset_is_measured_fixed_and_verified(dev_dir, tmp_path, kind):
+    # the 20-s Obama clip, its audio made to drift 1.5 % (0 to +300 ms) or to jump 240 ms
+    # earlier from 10 s on; detect must see it, fix must undo it
+    model, cal = fcnsync.load_model(device="cpu"), fcnsync.load_calibration()
+    src = dev_dir / "adnerf_obama_1.mp4"
+    if kind == "drift":
+        moves = [AudioMove(0.0, 20.0, 0.0, -0.3)]  # "undoing" a negative lead adds one
+    else:
+        moves = [AudioMove(0.0, 10.0, 0.0, 0.0), AudioMove(10.0, 20.0, -0.24, -0.24)]
+    changed = tmp_path / "changed.mp4"
+    retime_audio(src, changed, moves)
+    res = fix_file(changed, tmp_path / "fixed.mp4", model, cal)
+    assert res.profile_before == kind and res.method == (
+        "resampled" if kind == "drift" else "segments"
+    )
+    segs = res.applied_segments
+    if kind == "drift":
+        (g,) = segs
+        assert g["end_offset_ms"] - g["offset_ms"] == pytest.approx(300, abs=60)
+    else:
+        assert len(segs) == 2 and segs[1]["start_s"] == pytest.approx(10.0, abs=1.0)
+        assert segs[1]["offset_ms"] - segs[0]["offset_ms"] == pytest.approx(240, abs=40)
+    assert res.verified and res.residual_profile == "constant", res
 
 
 def test_other_audio_tracks_and_subtitles_are_kept(tmp_path, tiny_model):

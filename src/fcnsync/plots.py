@@ -8,6 +8,7 @@ from typing import BinaryIO
 from .pipeline import Result
 
 EBU_R37_MS = (40.0, 60.0)  # audio at most 40 ms early, 60 ms late
+MAX_LEGEND_TRACKS = 6  # more face tracks than this share one legend entry
 
 
 def plot_result(
@@ -27,12 +28,18 @@ def plot_result(
     fps = result.fps or 25.0
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     max_lag = result.max_lag_frames
-    for tr in result.tracks:
-        if not tr.lag_curve:
-            continue
+    many = len(result.tracks) > MAX_LEGEND_TRACKS
+
+    def label(k: int, own: str) -> str | None:
+        if not many:
+            return own
+        return f"{len(result.tracks)} face tracks, a colour each" if k == 0 else None
+
+    for k, tr in enumerate(t for t in result.tracks if t.lag_curve):
+        assert tr.lag_curve is not None
         # the curve runs over lags -L..L; offsets are minus the lag (positive: audio leads)
         offsets = [-(i - max_lag) for i in range(len(tr.lag_curve))]
-        ax1.plot(offsets, tr.lag_curve, label=f"face {tr.track_id}")
+        ax1.plot(offsets, tr.lag_curve, label=label(k, f"face {tr.track_id}"))
         if tr.offset_frames is not None:
             ax1.axvline(tr.offset_frames, ls="--", lw=1, color=ax1.lines[-1].get_color())
     ax1.axvspan(
@@ -47,6 +54,7 @@ def plot_result(
     ax1.set_ylabel("mean lip-audio evidence")
     ax1.set_title(f"lag curve (search range +-{max_lag} frames)", fontsize=9)
     ax1.legend(fontsize=7, loc="lower right")
+    k = 0
     for tr in result.tracks:
         pts = [p for p in (tr.series or []) if p.get("offset_frames") is not None]
         if not pts:
@@ -56,8 +64,9 @@ def plot_result(
             t,
             [p["offset_frames"] for p in pts],
             s=[8 + 40 * (p["confidence"] or 0) for p in pts],
-            label=f"face {tr.track_id} ({tr.start_s:.0f}-{tr.end_s:.0f} s)",
+            label=label(k, f"face {tr.track_id} ({tr.start_s:.0f}-{tr.end_s:.0f} s)"),
         )
+        k += 1
     ax2.axhspan(
         -tolerance_ms[1] * fps / 1000, tolerance_ms[0] * fps / 1000, color="green", alpha=0.12
     )
