@@ -678,7 +678,7 @@ def _live_view(records: Iterator[dict[str, Any]], tol: Tolerance) -> dict[str, A
     type=click.FloatRange(0, 1),
     default=0.9,
     show_default=True,
-    help="Refuse to fix files measured with less confidence.",
+    help="Refuse to fix files (or, for a drift or steps, segments) measured with less confidence.",
 )
 @click.option(
     "--reencode-audio",
@@ -699,8 +699,10 @@ def fix(
 ) -> None:
     """Correct the lip-sync of INPUTS: measure, move the audio, measure again.
 
-    The video is copied, never re-encoded. Each file gives a JSON line with the correction and
-    the residual offset of the output. Exit code 1 when any file was not fixed."""
+    The video is copied, never re-encoded. An offset that drifts is undone by resampling the
+    audio, one that steps by moving each segment by its own offset. Each file gives a JSON line
+    with the correction and the residual offset of the output. Exit code 1 when any file was
+    not fixed."""
     import json  # noqa: PLC0415
 
     from .errors import FcnsyncError  # noqa: PLC0415

@@ -406,13 +406,23 @@ class Follower:
         ev = Evidence(st, fit_temperature(st, self.logit_scale))
         t = st.t_s
         t0 = float(t.mean())
-        a, b, line_ll = _fit_line(ev, t)
+        # a robust line through each second's own peak (Theil-Sen): seconds that lost the
+        # offset, or never had it, peak anywhere and must not tilt it
+        peaks = ev.grid[np.argmax(ev.ll, axis=1)].astype(float)
+        i, j = np.triu_indices(len(t), 1)
+        apart = np.abs(t[j] - t[i]) >= 1.0
+        if not apart.any():
+            return self.centre
+        b = float(np.median((peaks[j] - peaks[i])[apart] / (t[j] - t[i])[apart]))
+        a = float(np.median(peaks - b * (t - t0)))
         now, pred = a + b * (float(t.max()) - t0), a + b * (t_s - t0)
         if abs(now - self.centre) < FOLLOW_AT_FRAMES and abs(pred - self.centre) < FOLLOW_AT_FRAMES:
             return self.centre  # neither where it is nor where it heads is near the range's edge
-        gain = line_ll - float(ev.at(np.full(len(t), float(self.centre))).sum())
-        peaks = ev.grid[np.argmax(ev.ll, axis=1)]
-        on_line = np.abs(peaks - (a + b * (t - t0))) <= FOLLOW_AGREE_FRAMES
+        line = a + b * (t - t0)
+        on_line = np.abs(peaks - line) <= FOLLOW_AGREE_FRAMES
+        # what the seconds that follow the line say for it, against staying where we are
+        gain = ev.at(line) - ev.at(np.full(len(t), float(self.centre)))
+        gain = float(gain[on_line].sum())
         if gain > 2 * math.log(len(t)) and on_line.mean() >= FOLLOW_AGREE_SHARE:
             step = float(np.clip(pred - self.centre, -self.max_lag, self.max_lag))
             self.centre = int(round(self.centre + step))
