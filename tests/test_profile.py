@@ -67,6 +67,16 @@ def test_a_step_is_found_at_its_time_with_its_size(size):
     assert after - before == pytest.approx(size, abs=1.0)
 
 
+def test_a_step_in_a_gap_of_evidence_is_placed_at_the_scene_cut_there():
+    st = stretches(lambda t: -2.0 + 5 * (t >= 70.0), 150)
+    st.frames[(st.t_s > 66) & (st.t_s < 72)] = 0  # a new shot: no face tracked for a while
+    plain = fit_profile(st, SCALE)
+    assert plain is not None and plain.change_s == [pytest.approx(69.0)]  # midway in the gap
+    prof = fit_profile(st, SCALE, cuts_s=[30.0, 69.96, 120.0])
+    assert prof is not None and prof.change_s == [69.96]
+    assert prof.segments[0][1] == prof.segments[1][0] == 69.96
+
+
 def test_a_change_within_one_frame_is_constant():
     prof = fit_profile(stretches(lambda t: 1.0 + 0.5 * (t >= 60), 120), SCALE)
     assert prof is not None and prof.kind == "constant"

@@ -545,17 +545,22 @@ def measure_stretches(
     scale = model.logit_scale
     tracks, _ = track_results(evidence, ex.info.fps, calibration, scale)
     res = summarise_tracks(path, ex, tracks, max_lag, time.perf_counter() - t0)
-    add_profile(res, evidence, calibration, scale)
+    add_profile(res, evidence, calibration, scale, ex.scene_cuts_s)
     res.elapsed_s = round(time.perf_counter() - t0, 3)
     return res
 
 
 def add_profile(
-    res: Result, evidence: list[TrackEvidence], calibration: Calibration, logit_scale: float
+    res: Result,
+    evidence: list[TrackEvidence],
+    calibration: Calibration,
+    logit_scale: float,
+    cuts_s: Iterable[float] = (),
 ) -> None:
     """Fill ``res.sync_profile``, ``segments`` and ``drift_ms_per_min`` from the per-second
     evidence of the tracks that measured an offset (status "ok"), and say in the verdict when
-    the offset changes by more than the tolerance. Leaves them None when undetermined."""
+    the offset changes by more than the tolerance (a step at a scene cut of ``cuts_s`` is
+    placed there). Leaves them None when undetermined."""
     if res.status != "ok" or not res.fps:
         return
     ok = {t.track_id for t in res.tracks if t.status == "ok"}
@@ -564,7 +569,7 @@ def add_profile(
         return
     max_lag = res.max_lag_frames
     st = Stretches.concat(parts, max_lag)
-    prof = fit_profile(st, logit_scale)
+    prof = fit_profile(st, logit_scale, cuts_s=tuple(cuts_s))
     if prof is None:
         return
     fps = res.fps

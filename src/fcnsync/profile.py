@@ -14,6 +14,7 @@ searched around centre ``c`` has lag ``l`` (index ``max_lag + l``) at absolute o
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -302,13 +303,15 @@ def fit_profile(
     logit_scale: float,
     drift_params: float = DRIFT_PARAMS,
     step_params: float = STEP_PARAMS,
+    cuts_s: Sequence[float] = (),
 ) -> Profile | None:
     """Fit a constant, a drift and steps to the stretches and keep the one the evidence
     prefers (BIC: each extra parameter must buy half a log of the number of stretches; a
     drift's rate counts as ``drift_params`` parameters, a change point, searched over every
     position and able to stand in for a drift as a staircase, as ``step_params``). A drift
-    or step smaller than ``TOLERANCE_FRAMES`` over the file is called constant. None when
-    there is no evidence at all."""
+    or step smaller than ``TOLERANCE_FRAMES`` over the file is called constant. A step is
+    placed at a scene cut (``cuts_s``, seconds) where one lies between the seconds of
+    evidence either side of it. None when there is no evidence at all."""
     keep = st.frames > 0
     if keep.sum() < 2:
         return None
@@ -344,14 +347,19 @@ def fit_profile(
         segs = [(start, end, a + b * (start - t0), a + b * (end - t0))]
         return Profile("drift", segs, b, [], scores, beta)
     if kind == "steps":
+        # a change between two seconds of evidence is placed midway, or at the scene cut
+        # between them (nearest the middle) where there is one: edits happen at cuts
+        changes = []
+        for k in splits:
+            mid = 0.5 * (t[k - 1] + t[k])
+            inside = [c for c in cuts_s if t[k - 1] < c < t[k]]
+            changes.append(float(min(inside, key=lambda c: abs(c - mid)) if inside else mid))
         bounds = [0, *splits, n]
+        edges = [start, *changes, end]
         segs = []
-        for x, y in zip(bounds[:-1], bounds[1:], strict=True):
+        for i, (x, y) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
             off = ev.constant(np.arange(x, y))[0]
-            s0 = start if x == 0 else 0.5 * (t[x - 1] + t[x])
-            s1 = end if y == n else 0.5 * (t[y - 1] + t[y])
-            segs.append((float(s0), float(s1), off, off))
-        changes = [float(0.5 * (t[k - 1] + t[k])) for k in splits]
+            segs.append((float(edges[i]), float(edges[i + 1]), off, off))
         return Profile("steps", segs, None, changes, scores, beta)
     return Profile("constant", [(start, end, c_off, c_off)], None, [], scores, beta)
 
