@@ -77,6 +77,21 @@ def test_a_step_in_a_gap_of_evidence_is_placed_at_the_scene_cut_there():
     assert prof.segments[0][1] == prof.segments[1][0] == 69.96
 
 
+def test_a_step_near_a_scene_cut_is_placed_at_the_cut_when_the_evidence_barely_differs():
+    st = stretches(lambda t: -2.0 + 5 * (t >= 69.96), 150)
+    before = stretches(lambda t: -2.0, 150, seed=1)
+    weak = (st.t_s > 70) & (st.t_s < 73)  # three faint seconds after the cut read the old offset
+    st.num[weak] = before.num[weak] * 0.1
+    st.den[weak] *= 0.1
+    st.frames[weak] = 2
+    plain = fit_profile(st, SCALE)
+    assert plain is not None and plain.change_s == [pytest.approx(73.0)]
+    prof = fit_profile(st, SCALE, cuts_s=[30.0, 69.96, 120.0])
+    assert prof is not None and prof.change_s == [69.96]
+    (_, _, off0, _), (_, _, off1, _) = prof.segments
+    assert off1 - off0 == pytest.approx(5, abs=0.5)
+
+
 def test_a_change_within_one_frame_is_constant():
     prof = fit_profile(stretches(lambda t: 1.0 + 0.5 * (t >= 60), 120), SCALE)
     assert prof is not None and prof.kind == "constant"

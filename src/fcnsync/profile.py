@@ -33,6 +33,7 @@ FOLLOW_AGREE_SHARE = 0.3  # ... this share of them (chance: 5 lags in 31, 16 %)
 GRID_STEP = 0.25  # frames: resolution of the fitted offsets
 DRIFT_PARAMS = 1.0  # what a drift's rate costs in the BIC, in parameters
 STEP_PARAMS = 10.0  # ... and each change point (3 called most drifts steps: benchmarks/drift.py)
+CUT_PRIOR = 3.0  # log-likelihood a change point at a scene cut is preferred by (edits are cuts)
 
 
 @dataclass
@@ -257,9 +258,13 @@ def _fit_at_slope(ev: Evidence, t: np.ndarray, b: float, a0: float) -> float:
     return best[1]
 
 
-def _best_split(ev: Evidence, rows: np.ndarray, t: np.ndarray) -> tuple[int, float] | None:
+def _best_split(
+    ev: Evidence, rows: np.ndarray, t: np.ndarray, cuts_s: np.ndarray
+) -> tuple[int, float] | None:
     """Where splitting ``rows`` (time-ordered) in two gains the most log-likelihood, each side
-    keeping ``MIN_SEGMENT_S`` of time; (position in ``rows``, gain)."""
+    keeping ``MIN_SEGMENT_S`` of time; (position in ``rows``, gain). A position with a scene
+    cut between its two seconds is chosen over a better one elsewhere that gains less than
+    ``CUT_PRIOR`` more; the gain returned is the position's own."""
     ll = ev.ll[rows]
     left = np.cumsum(ll, axis=0)[:-1]
     right = ll.sum(axis=0)[None, :] - left
@@ -270,19 +275,27 @@ def _best_split(ev: Evidence, rows: np.ndarray, t: np.ndarray) -> tuple[int, flo
     if not ok.any():
         return None
     gain = np.where(ok, gain, -np.inf)
-    k = int(np.argmax(gain))
+    at_cut = np.zeros(len(gain), dtype=bool)
+    if len(cuts_s):
+        # a cut lies between tt[i] and tt[i + 1] when the count of cuts before them differs
+        before = np.searchsorted(cuts_s, tt, side="right")
+        at_cut = before[1:] > before[:-1]
+    k = int(np.argmax(gain + CUT_PRIOR * at_cut))
     return k + 1, float(gain[k])
 
 
-def _fit_steps(ev: Evidence, t: np.ndarray, penalty: float) -> tuple[list[int], float]:
+def _fit_steps(
+    ev: Evidence, t: np.ndarray, penalty: float, cuts_s: Sequence[float] = ()
+) -> tuple[list[int], float]:
     """Change points by binary segmentation: split where the gain pays ``penalty`` and the
     offsets on both sides differ by more than ``TOLERANCE_FRAMES``. Returns the split
     positions (indices into the time-ordered stretches) and the log-likelihood."""
     splits: list[int] = []
+    cuts = np.sort(np.asarray(cuts_s, dtype=float))
     todo = [(0, len(t))]
     while todo and len(splits) < MAX_STEPS:
         a, b = todo.pop()
-        found = _best_split(ev, np.arange(a, b), t)
+        found = _best_split(ev, np.arange(a, b), t, cuts)
         if found is None:
             continue
         k, gain = found
@@ -309,9 +322,10 @@ def fit_profile(
     prefers (BIC: each extra parameter must buy half a log of the number of stretches; a
     drift's rate counts as ``drift_params`` parameters, a change point, searched over every
     position and able to stand in for a drift as a staircase, as ``step_params``). A drift
-    or step smaller than ``TOLERANCE_FRAMES`` over the file is called constant. A step is
-    placed at a scene cut (``cuts_s``, seconds) where one lies between the seconds of
-    evidence either side of it. None when there is no evidence at all."""
+    or step smaller than ``TOLERANCE_FRAMES`` over the file is called constant. A change
+    point is sought at a scene cut (``cuts_s``, seconds) first (``CUT_PRIOR``), and placed at
+    the cut where one lies between the seconds of evidence either side of it. None when there
+    is no evidence at all."""
     keep = st.frames > 0
     if keep.sum() < 2:
         return None
@@ -324,7 +338,7 @@ def fit_profile(
     per_param = 0.5 * math.log(n)
     c_off, c_ll = ev.constant()
     a, b, d_ll = _fit_line(ev, t)
-    splits, s_ll = _fit_steps(ev, t, step_params * per_param)
+    splits, s_ll = _fit_steps(ev, t, step_params * per_param, cuts_s)
     start, end = float(t[0]), float(t[-1])
     t0 = float(t.mean())
     # "constant" is any profile whose offset moves at most TOLERANCE_FRAMES over the file: a
