@@ -116,6 +116,19 @@ def test_a_drift_beyond_the_search_range_is_followed():
     assert prof.drift_frames_per_s == pytest.approx(rate, rel=0.1)
 
 
+def test_a_few_seconds_or_an_implausibly_steep_line_do_not_move_the_search():
+    # seven seconds of a new face on a line falling 1 frame per second: too short a trend
+    few = stretches(lambda t: 4.0 - t, 60, noise=0.05).select(np.arange(7))
+    follower = Follower(MAX_LAG, SCALE)
+    follower.add(few)
+    assert follower.predict(9.5) == 0
+    # sixteen seconds falling 1.8 frames per second (7 % at 25 fps): faster than any drift
+    steep = stretches(lambda t: 10.0 - 1.8 * t, 60, noise=0.05).select(np.arange(16))
+    follower = Follower(MAX_LAG, SCALE)
+    follower.add(steep)
+    assert follower.predict(18.5) == 0
+
+
 def test_no_evidence_is_no_profile():
     st = stretches(lambda t: 0.0, 10)
     st.frames[:] = 0

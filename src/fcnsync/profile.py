@@ -30,6 +30,8 @@ FOLLOW_AT_FRAMES = 5  # the search is re-centred once the offset is this far fro
 FOLLOW_WINDOW_S = 20.0  # the recent evidence that says where the offset is heading
 FOLLOW_AGREE_FRAMES = 2  # ... and how close its stretches must peak to that line
 FOLLOW_AGREE_SHARE = 0.3  # ... this share of them (chance: 5 lags in 31, 16 %)
+FOLLOW_MIN_SPAN_S = 10.0  # the search moves only on evidence spanning this long
+FOLLOW_MAX_RATE = 1.5  # frames per second: the fastest drift it follows (4 % is 1 at 25 fps)
 GRID_STEP = 0.25  # frames: resolution of the fitted offsets
 DRIFT_PARAMS = 1.0  # what a drift's rate costs in the BIC, in parameters
 STEP_PARAMS = 10.0  # ... and each change point (3 called most drifts steps: benchmarks/drift.py)
@@ -416,7 +418,8 @@ class Follower:
         """The centre (frames) for a piece whose middle is at ``t_s`` seconds. It moves only
         when the recent evidence prefers the line over the current centre by more than a BIC
         penalty and most of its stretches peak near the line (so that a few strong stretches
-        of noise, a new face or music, do not pull the search away)."""
+        of noise, a new face or music, do not pull the search away), and never on less than
+        ``FOLLOW_MIN_SPAN_S`` of evidence or along a line steeper than ``FOLLOW_MAX_RATE``."""
         self.parts = [p for p in self.parts if len(p.t_s) and p.t_s.max() > t_s - FOLLOW_WINDOW_S]
         if not self.parts:
             return self.centre
@@ -427,6 +430,8 @@ class Follower:
         st = st.select(np.flatnonzero(recent))
         ev = Evidence(st, fit_temperature(st, self.logit_scale))
         t = st.t_s
+        if t.max() - t.min() < FOLLOW_MIN_SPAN_S:
+            return self.centre  # a few seconds of a new face are no trend yet
         t0 = float(t.mean())
         # a robust line through each second's own peak (Theil-Sen): seconds that lost the
         # offset, or never had it, peak anywhere and must not tilt it
@@ -436,6 +441,8 @@ class Follower:
         if not apart.any():
             return self.centre
         b = float(np.median((peaks[j] - peaks[i])[apart] / (t[j] - t[i])[apart]))
+        if abs(b) > FOLLOW_MAX_RATE:
+            return self.centre  # faster than any drift it is meant to follow: noise
         a = float(np.median(peaks - b * (t - t0)))
         now, pred = a + b * (float(t.max()) - t0), a + b * (t_s - t0)
         if abs(now - self.centre) < FOLLOW_AT_FRAMES and abs(pred - self.centre) < FOLLOW_AT_FRAMES:
