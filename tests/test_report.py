@@ -45,6 +45,33 @@ def test_report_is_self_contained_with_counts_plots_and_a_table(tmp_path, record
     assert len(rows) == 3 and "not a media file" in page
 
 
+def test_report_ranks_a_drift_by_the_offset_it_reaches_and_says_how_it_changes(tmp_path, records):
+    drifting = dict(records[0], path="drift.mp4", offset_ms=20.0, offset_frames=0.5)
+    drifting.update(
+        sync_profile="drift",
+        verdict="audio drifts from +20 ms to +400 ms, +127 ms per minute",
+        drift_ms_per_min=126.7,
+        segments=[
+            {
+                "start_s": 0.5,
+                "end_s": 180.5,
+                "offset_ms": 20.0,
+                "offset_frames": 0.5,
+                "confidence": 0.9,
+                "end_offset_ms": 400.0,
+                "end_offset_frames": 10.0,
+            }
+        ],
+    )
+    steady = dict(records[0], path="steady.mp4", offset_ms=120.0, offset_frames=3.0)
+    page = write_report([steady, drifting], tmp_path / "report.html").read_text()
+    assert page.index("<h3>drift.mp4") < page.index("<h3>steady.mp4")  # 10 frames beats 3
+    row = re.search(r"<tr><td>drift.mp4</td>.*?</tr>", page).group(0)
+    assert "<td>drift</td>" in row and "+127 ms per minute" in row
+    row = re.search(r"<tr><td>steady.mp4</td>.*?</tr>", page).group(0)
+    assert "<td>constant</td><td></td>" in row
+
+
 def test_report_command_reads_detect_output(tmp_path, records):
     res = tmp_path / "r.jsonl"
     res.write_text("".join(json.dumps(r) + "\n" for r in records))

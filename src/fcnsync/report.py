@@ -1,5 +1,7 @@
 """One self-contained HTML page for a batch of results: counts, an offset histogram, the worst
-files first with their evidence plots, and a table that sorts. No network: images inline."""
+files first with their evidence plots (a drift or steps ranked by the largest offset they
+reach), and a table that sorts, with each file's sync profile and, where its offset changes,
+the verdict that says how. No network: images inline."""
 
 from __future__ import annotations
 
@@ -68,6 +70,25 @@ def _histogram(offsets: list[float]) -> str:
     return uri
 
 
+def _worst_frames(r: Result) -> float:
+    """How far out of sync a file gets anywhere: its headline offset, or for a drift or steps
+    the largest offset of its segments (frames)."""
+    worst = abs(r.offset_frames or 0.0)
+    if r.sync_profile in ("drift", "steps"):
+        for seg in r.segments or []:
+            for v in (seg.offset_frames, seg.end_offset_frames):
+                worst = max(worst, abs(v or 0.0))
+    return worst
+
+
+def _note(r: Result) -> str:
+    """The table's note: why a file has no answer, or, when its offset changes within it, the
+    verdict that says how."""
+    if r.error or r.reason:
+        return r.error or r.reason or ""
+    return r.verdict if r.sync_profile in ("drift", "steps") else ""
+
+
 def write_report(
     records: Iterable[dict[str, Any]], out: str | os.PathLike[str], max_plots: int = 20
 ) -> Path:
@@ -76,7 +97,7 @@ def write_report(
     results = [result_from_record(r) for r in records]
     counts = Counter(r.status for r in results)
     offsets = [r.offset_frames for r in results if r.offset_frames is not None]
-    order = sorted(results, key=lambda r: (r.status != "ok", -abs(r.offset_frames or 0.0)))
+    order = sorted(results, key=lambda r: (r.status != "ok", -_worst_frames(r)))
     esc = html.escape
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>fcnsync report</title>",
@@ -102,7 +123,8 @@ def write_report(
         shown += 1
     parts.append(
         "<h2>All files</h2><table id='results'><thead><tr><th>file</th><th>status</th>"
-        "<th>offset ms</th><th>offset frames</th><th>confidence</th><th>note</th>"
+        "<th>offset ms</th><th>offset frames</th><th>confidence</th><th>profile</th>"
+        "<th>note</th>"
         "</tr></thead><tbody>"
     )
     for r in order:
@@ -115,7 +137,7 @@ def write_report(
             + cell(r.offset_ms, "+.0f")
             + cell(r.offset_frames, "+.1f")
             + cell(r.confidence, ".2f")
-            + f"<td>{esc(r.error or r.reason or '')}</td></tr>"
+            + f"<td>{esc(r.sync_profile or '')}</td><td>{esc(_note(r))}</td></tr>"
         )
     parts.append(f"</tbody></table><script>{_SORT_JS}</script></body></html>")
     path = Path(out)
