@@ -126,12 +126,27 @@ def test_select_prints_the_in_sync_paths(tmp_path):
         {"path": "late.mp4", "status": "ok", "offset_frames": -3.0, "confidence": 0.99},
         {"path": "unsure.mp4", "status": "ok", "offset_frames": 0.0, "confidence": 0.5},
         {"path": "none.mp4", "status": "undetermined", "offset_frames": None, "confidence": None},
+        # in sync at its headline, but its offset walks 5 frames through the file
+        {
+            "path": "drifts.mp4",
+            "status": "ok",
+            "offset_frames": 0.2,
+            "confidence": 0.99,
+            "sync_profile": "drift",
+        },
+        {
+            "path": "steady.mp4",
+            "status": "ok",
+            "offset_frames": -0.3,
+            "confidence": 0.95,
+            "sync_profile": "constant",
+        },
     ]
     res.write_text("".join(json.dumps(r) + "\n" for r in rows))
     r = run_cli(["select", str(res)])
-    assert r.returncode == 0 and r.stdout == "good.mp4\n"
+    assert r.returncode == 0 and r.stdout == "good.mp4\nsteady.mp4\n"
     r = run_cli(["select", str(res), "--invert", "--max-offset-frames", "3"])
-    assert r.stdout.split() == ["unsure.mp4", "none.mp4"]
+    assert r.stdout.split() == ["unsure.mp4", "none.mp4", "drifts.mp4"]
 
 
 def test_a_txt_input_is_a_listing_of_paths(tmp_path):
