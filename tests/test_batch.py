@@ -170,3 +170,6 @@ def test_summary_gives_the_median_of_an_even_count_as_the_mean_of_the_middle_two
     assert "> 3: 2 (median 5.8 frames)" in line
     results.append(SimpleNamespace(status="ok", offset_frames=0.5))
     assert "(median 3.4 frames)" in summary_text(results)
+    assert "offset changes" not in summary_text(results)
+    results.append(SimpleNamespace(status="ok", offset_frames=0.1, sync_profile="steps"))
+    assert "offset changes within 1 (drift or steps" in summary_text(results)

@@ -343,8 +343,9 @@ class Reorder:
 
 
 def summary_text(results: list[Any], non_media: int = 0) -> str:
-    """Counts per status and the spread of the offsets found, for stderr at the end; and how
-    many files in the folders were passed over as not media (``non_media``), when any."""
+    """Counts per status and the spread of the offsets found, for stderr at the end; how many
+    files' offsets change within them (drift or steps), and how many files in the folders
+    were passed over as not media (``non_media``), when any."""
     from collections import Counter  # noqa: PLC0415
 
     counts = Counter(r.status for r in results)
@@ -359,6 +360,9 @@ def summary_text(results: list[Any], non_media: int = 0) -> str:
             f"; |offset| <= 1 frame: {within1}, 1-3: {sum(1 < o <= 3 for o in offs)}, "
             f"> 3: {sum(o > 3 for o in offs)} (median {median:.1f} frames)"
         )
+    varying = sum(getattr(r, "sync_profile", None) in ("drift", "steps") for r in results)
+    if varying:
+        line += f"; offset changes within {varying} (drift or steps: see their verdicts)"
     if non_media:
         line += f"; {non_media} non-media {'file' if non_media == 1 else 'files'} skipped"
     return line
