@@ -11,12 +11,13 @@ centre: an alarm there is a true one, and the windows before it are the delay. T
 replayed on the same records with one, two and three confident windows in a row
 (``--alarm-windows``) and with a higher confidence asked of the windows it counts.
 
-    python benchmarks/monitor_alarms.py [--min-seconds 6] [--shift-ms 200]
+    python benchmarks/monitor_alarms.py [--min-seconds 6] [--shift-ms 200] [--records FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -28,24 +29,33 @@ import fcnsync
 from fcnsync.cache import read_clips
 from fcnsync.faces import silence_native_stderr
 from fcnsync.media import probe
-from fcnsync.monitor import AlarmState, monitor
+from fcnsync.monitor import ALARM_AGREE_MS, AlarmState, monitor
 from fcnsync.remux import shift_audio
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "avdata" / "dev"
-# (confident windows in a row, the least confidence a window needs to count)
-RULES = [(1, 0.0), (2, 0.0), (3, 0.0), (2, 0.8)]
+# (confident windows in a row, the least confidence a window needs to count, how close the
+# windows of a run must read: None for any); the monitor's default is (2, 0.0, ALARM_AGREE_MS)
+RULES = [
+    (1, 0.0, None),
+    (2, 0.0, None),
+    (3, 0.0, None),
+    (2, 0.8, None),
+    (2, 0.0, ALARM_AGREE_MS),
+    (3, 0.0, ALARM_AGREE_MS),
+]
 
 
-def rule_name(windows: int, confidence: float) -> str:
+def rule_name(windows: int, confidence: float, agree_ms: float | None) -> str:
     extra = f", confidence >= {confidence:.1f}" if confidence else ""
+    extra += f", agreeing within {agree_ms:.0f} ms" if agree_ms is not None else ""
     return f"{windows} window{'s' if windows > 1 else ''} in a row{extra}"
 
 
 def alarm_windows(
-    recs: list[dict[str, Any]], centre: float, windows: int, conf: float
+    recs: list[dict[str, Any]], centre: float, windows: int, conf: float, agree_ms: float | None
 ) -> list[int]:
     """The indices of the windows that raise the alarm."""
-    alarm = AlarmState(windows=windows)
+    alarm = AlarmState(windows=windows, agree_ms=agree_ms)
     raised = []
     for i, r in enumerate(recs):
         ok = r["recent_status"] == "ok" and (r["recent_confidence"] or 0.0) >= conf
@@ -59,13 +69,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--min-seconds", type=float, default=6.0)
     ap.add_argument("--shift-ms", type=float, default=200.0)
+    ap.add_argument("--records", help="also write every window record here (JSON lines)")
     args = ap.parse_args()
+    saved = open(args.records, "w") if args.records else None  # noqa: SIM115
     silence_native_stderr()
     model, cal = fcnsync.load_model(device="cpu"), fcnsync.load_calibration()
     clips = [c for c in read_clips(DEV) if c.kind == "real"]
     clips = [c for c in clips if probe(c.path).duration_s >= args.min_seconds]
     false_alarms = dict.fromkeys(RULES, 0)
-    caught: dict[tuple[int, float], list[int]] = {r: [] for r in RULES}
+    caught: dict[tuple[int, float, float | None], list[int]] = {r: [] for r in RULES}
     total_windows = shifted = 0
     tmp = Path(tempfile.mkdtemp(prefix="fcnsync-alarms-"))
     try:
@@ -87,6 +99,12 @@ def main() -> None:
             ]
             moved.unlink()
             shifted += 1
+            if saved:
+                for shift, rs in ((0.0, recs), (lead_ms, moved_recs)):
+                    for r in rs:
+                        saved.write(json.dumps({"clip": clip.path.name, "shift_ms": shift, **r}))
+                        saved.write("\n")
+                saved.flush()
             line = []
             for rule in RULES:
                 false_alarms[rule] += len(alarm_windows(recs, centre, *rule))
@@ -111,7 +129,7 @@ def main() -> None:
             f", alarm at window {np.median(got):.0f} (median), {np.percentile(got, 90):.0f} (90th)"
         )
         print(
-            f"{rule_name(*rule):38s} false alarms: {n:3d} ({n / hours:3.0f} per hour of stream); "
+            f"{rule_name(*rule):52s} false alarms: {n:3d} ({n / hours:3.0f} per hour of stream); "
             f"shifted copies caught: {len(got)} of {shifted}{delay if got else ''}"
         )
 

@@ -70,6 +70,19 @@ def test_alarm_is_raised_and_cleared_after_two_windows_in_a_row():
     assert [alarm.update(x)[1] for x in (0, 200, 0, 0)] == [None, None, None, None]
 
 
+def test_alarm_needs_the_windows_of_its_run_to_agree():
+    # two readings outside the tolerance but 200 ms apart: noise, not an offset
+    alarm = AlarmState(Tolerance(), windows=2)
+    assert [alarm.update(x)[1] for x in (0, 120, -90, 0)] == [None, None, None, None]
+    # the same two readings raise it when agreement is not asked for
+    alarm = AlarmState(Tolerance(), windows=2, agree_ms=None)
+    assert [alarm.update(x)[1] for x in (0, 120, -90, 0)] == [None, None, "out_of_sync", None]
+    # a wrong offset that holds raises it, the run counted from the first of the agreeing two
+    alarm = AlarmState(Tolerance(), windows=2)
+    events = [alarm.update(x)[1] for x in (0, 300, 120, 135, 0, 0)]
+    assert events == [None, None, None, "out_of_sync", None, "back_in_sync"]
+
+
 def test_stream_without_a_face_gives_undetermined_windows(tmp_path, serve, tiny_model):
     clip = make_clip(tmp_path / "c.mkv", seconds=10.0)
     make_hls(clip, tmp_path / "hls")

@@ -548,6 +548,14 @@ def select(
     help="Windows in a row whose newest part is confidently outside (back inside) the"
     " tolerance to raise (clear) the alarm: 1 is fastest, 2 avoids false alarms.",
 )
+@click.option(
+    "--alarm-agree-ms",
+    type=click.FloatRange(0, 10_000),
+    default=40.0,
+    show_default=True,
+    help="The windows that raise the alarm must read within this of each other (0: any"
+    " readings outside the tolerance count).",
+)
 @click.option("--follow", is_flag=True, help="SOURCE is a file still being written.")
 @click.option(
     "--format",
@@ -566,6 +574,7 @@ def monitor_cmd(
     hop_s: float,
     tolerance: str,
     alarm_windows: int,
+    alarm_agree_ms: float,
     follow: bool,
     fmt: str,
     max_lag: int,
@@ -587,7 +596,18 @@ def monitor_cmd(
     model, cal = _load(weights, calibration)
     if fmt == "auto":
         fmt = "live" if sys.stdout.isatty() else "jsonl"
-    records = monitor(source, model, cal, window_s, hop_s, max_lag, tol, alarm_windows, follow)
+    records = monitor(
+        source,
+        model,
+        cal,
+        window_s,
+        hop_s,
+        max_lag,
+        tol,
+        alarm_windows,
+        follow,
+        alarm_agree_ms=alarm_agree_ms or None,
+    )
     last: dict[str, Any] = {}
     try:
         if fmt == "jsonl":

@@ -6,10 +6,11 @@ calibration (``pipeline.track_evidence``) and a record is emitted. The alarm lis
 newest ``recent_s`` seconds of each window (by default the last hop, at least 2 s) rather than
 to the whole window, so that a change is heard as soon as it fills that span instead of once
 it outweighs the older part of the window: it is raised when that recent offset is outside the
-tolerance, with a confident verdict, in ``alarm_windows`` windows in a row (undetermined
-windows neither count nor break the run), and cleared the same way. With one window the alarm
-comes within two hops of a change, with two (the default) a hop or more later but without the
-false alarms of single short spans (``benchmarks/monitor_alarms.py``). The whole-window offsets
+tolerance, with a confident verdict, in ``alarm_windows`` windows in a row that read within
+``ALARM_AGREE_MS`` of each other (undetermined windows neither count nor break the run), and
+cleared when as many are back inside. With one window the alarm comes within two hops of a
+change, with two (the default) a hop or more later but without most false alarms of single
+short spans (``benchmarks/monitor_alarms.py``). The whole-window offsets
 of recent windows are smoothed for display, and a steady trend of them over the last minute is
 reported as ``drift`` (``DriftWatch``) before it takes the offset outside the tolerance.
 """
@@ -46,6 +47,7 @@ from .pipeline import (
 EBU_R37 = (40.0, 60.0)  # audio at most 40 ms early, 60 ms late
 RECONNECT_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 MIN_RECENT_S = 2.0  # the alarm's evidence span is the last hop, but never less than this
+ALARM_AGREE_MS = 40.0  # a run raising the alarm: each window within this of the one before
 SMOOTH_WINDOWS = 3  # whole-window offsets shown smoothed: median of this many ok windows
 DRIFT_SPAN_S = 120.0  # the drift watch looks at the confident windows of this much stream
 DRIFT_MIN_S = 20.0  # ... and says nothing until they cover this much
@@ -79,14 +81,18 @@ class Tolerance:
 class AlarmState:
     """Raises or clears the alarm after ``windows`` windows in a row outside or inside the
     tolerance, judging the median of the last ``smooth`` offsets it was given (undetermined
-    windows neither count nor break a run)."""
+    windows neither count nor break a run). Windows outside count toward raising it only
+    while each reads within ``agree_ms`` of the one before (a wrong offset holds from window
+    to window, where wrong readings scatter; None: any reading outside counts)."""
 
     tolerance: Tolerance = field(default_factory=Tolerance)
     windows: int = 2
     smooth: int = 1
+    agree_ms: float | None = ALARM_AGREE_MS
     in_alarm: bool = False
     _recent: deque[float] = field(default_factory=lambda: deque(maxlen=3))
     _streak: int = 0
+    _last_out: float | None = None
 
     def __post_init__(self) -> None:
         self._recent = deque(maxlen=self.smooth)
@@ -100,12 +106,17 @@ class AlarmState:
         judged = float(np.median(self._recent))
         outside = not self.tolerance.contains(judged)
         if outside != self.in_alarm:
+            if outside:
+                last, self._last_out = self._last_out, judged
+                if self.agree_ms is not None and last is not None:
+                    if abs(judged - last) > self.agree_ms:
+                        self._streak = 0  # a different reading starts a run of its own
             self._streak += 1
             if self._streak >= self.windows:
-                self.in_alarm, self._streak = outside, 0
+                self.in_alarm, self._streak, self._last_out = outside, 0, None
                 return judged, "out_of_sync" if outside else "back_in_sync"
         else:
-            self._streak = 0
+            self._streak, self._last_out = 0, None
         return judged, None
 
 
@@ -214,6 +225,7 @@ def monitor(
     skip_after_s: float | None = None,
     recent_s: float | None = None,
     live: bool | None = None,
+    alarm_agree_ms: float | None = ALARM_AGREE_MS,
 ) -> Iterator[dict[str, Any]]:
     """Records for a live input, as they happen: ``{"event": "window", ...}`` every ``hop_s``
     seconds of stream, ``"out_of_sync"`` / ``"back_in_sync"`` alarms, ``"reconnecting"`` after
@@ -223,8 +235,10 @@ def monitor(
     of each window that the alarm judges (default: ``hop_s``, at least 2 s). ``live``: whether
     the source plays at 1x, so that falling behind it skips ahead; by default a followed file,
     or a network source of unknown length (a live HLS playlist, RTMP, SRT, UDP), but not a
-    finished recording behind a URL (a VOD playlist, a file over HTTP), which is read whole."""
-    alarm = AlarmState(tolerance or Tolerance(), windows=alarm_windows)
+    finished recording behind a URL (a VOD playlist, a file over HTTP), which is read whole.
+    ``alarm_agree_ms``: how close the windows of a run raising the alarm must read
+    (``AlarmState``; None: any readings outside count)."""
+    alarm = AlarmState(tolerance or Tolerance(), windows=alarm_windows, agree_ms=alarm_agree_ms)
     drift = DriftWatch()
     recent_s = min(window_s, recent_s or max(hop_s, MIN_RECENT_S))
     shown: deque[float] = deque(maxlen=SMOOTH_WINDOWS)
