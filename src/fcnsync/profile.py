@@ -210,11 +210,33 @@ def _raw_scores(st: Stretches, ev: Evidence, curves: np.ndarray) -> np.ndarray:
     return out
 
 
+def _theil_sen(t: np.ndarray, y: np.ndarray, t0: float) -> tuple[float, float]:
+    """A robust line y = a + b * (t - t0) (the median of the pairwise slopes): (a, b)."""
+    i, j = np.triu_indices(len(t), 1)
+    if len(i) > 200_000:  # a long file: a fixed sample of the pairs is plenty
+        pick = np.random.default_rng(0).choice(len(i), 200_000, replace=False)
+        i, j = i[pick], j[pick]
+    apart = np.abs(t[j] - t[i]) >= 1.0
+    if not apart.any():
+        return float(np.median(y)), 0.0
+    b = float(np.median((y[j] - y[i])[apart] / (t[j] - t[i])[apart]))
+    return float(np.median(y - b * (t - t0))), b
+
+
 def _fit_line(ev: Evidence, t: np.ndarray) -> tuple[float, float, float]:
     """Best line offset = a + b * (t - mean t) (frames, frames per second) and its
-    log-likelihood: a first guess from pooled windows, then a local search that zooms in."""
+    log-likelihood: a local search that zooms in, from two first guesses (a line through
+    pooled windows, and a robust line through each stretch's own peak, which a fast drift
+    followed across the search range needs), keeping the better."""
     t0 = float(t.mean())
-    # first guess: the constant offset of each window of POOL_S seconds, a weighted line
+    peaks = ev.grid[np.argmax(ev.ll, axis=1)].astype(float)
+    guesses = [_pooled_line(ev, t, t0), _theil_sen(t, peaks, t0)]
+    return max((_zoom_line(ev, t, t0, a, b) for a, b in guesses), key=lambda r: r[2])
+
+
+def _pooled_line(ev: Evidence, t: np.ndarray, t0: float) -> tuple[float, float]:
+    """A first guess at the line: the constant offset of each window of ``POOL_S`` seconds,
+    a line through them weighted by how clearly each stands out."""
     edges = np.arange(t.min(), t.max() + POOL_S, POOL_S)
     xs, ys, ws = [], [], []
     for a, b in zip(edges[:-1], edges[1:], strict=True):
@@ -228,8 +250,15 @@ def _fit_line(ev: Evidence, t: np.ndarray) -> tuple[float, float, float]:
         ws.append(max(prominence, 1e-6))
     if len(xs) >= 2:
         slope, icpt = np.polyfit(np.array(xs) - t0, ys, 1, w=np.sqrt(ws))
-    else:
-        slope, icpt = 0.0, ev.constant()[0]
+        return float(icpt), float(slope)
+    return ev.constant()[0], 0.0
+
+
+def _zoom_line(
+    ev: Evidence, t: np.ndarray, t0: float, icpt: float, slope: float
+) -> tuple[float, float, float]:
+    """The best line near (``icpt``, ``slope``), by a grid search that zooms in, and its
+    log-likelihood."""
     span = max(float(t.max() - t.min()), 1.0)
     a_step, b_step = 2.0, 4.0 / span
     best = (float(icpt), float(slope), -np.inf)
