@@ -360,7 +360,9 @@ def summary_text(results: list[Any], non_media: int = 0) -> str:
             f"; |offset| <= 1 frame: {within1}, 1-3: {sum(1 < o <= 3 for o in offs)}, "
             f"> 3: {sum(o > 3 for o in offs)} (median {median:.1f} frames)"
         )
-    varying = sum(getattr(r, "sync_profile", None) in ("drift", "steps") for r in results)
+    from .profile import VARYING  # noqa: PLC0415
+
+    varying = sum(getattr(r, "sync_profile", None) in VARYING for r in results)
     if varying:
         line += f"; offset changes within {varying} (drift or steps: see their verdicts)"
     if non_media:

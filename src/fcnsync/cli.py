@@ -498,6 +498,8 @@ def select(
     """Print the paths of the clips in RESULTS_FILE (jsonl, csv or parquet from detect) in sync:
     status ok, |offset_frames| <= --max-offset-frames, confidence >= --min-confidence, and an
     offset that holds through the file (not a drift or steps)."""
+    from .profile import VARYING  # noqa: PLC0415
+
     end = "\0" if null_sep else "\n"
     for rec in _records(results_file):
         try:
@@ -509,7 +511,7 @@ def select(
             rec.get("status") == "ok"
             and abs(offset) <= max_offset_frames
             and confidence >= min_confidence
-            and rec.get("sync_profile") not in ("drift", "steps")
+            and rec.get("sync_profile") not in VARYING
         )
         if ok != invert:
             sys.stdout.write(str(rec["path"]) + end)

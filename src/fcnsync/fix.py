@@ -130,9 +130,7 @@ def fix_file(
         confidence_before=before.confidence if before else None,
         residual_ms=best.offset_ms if best else None,
         residual_frames=residual_frames,
-        verified=residual_frames is not None
-        and abs(residual_frames) <= 1.0
-        and after.sync_profile not in ("drift", "steps"),
+        verified=residual_frames is not None and abs(residual_frames) <= 1.0 and not after.varies,
         profile_before=before.sync_profile if before else None,
         applied_segments=(
             [asdict(g) for g in before.segments] if moves and before and before.segments else None
@@ -148,7 +146,7 @@ def varying_moves(res: Result, min_confidence: float) -> list[AudioMove]:
     move it: confidence below ``min_confidence``."""
     segs = res.segments or []
     changes = profile_verdict(res)
-    if not segs or res.sync_profile not in ("drift", "steps"):
+    if not segs or not res.varies:
         raise FcnsyncError(f"not fixed: no drift or steps to correct ({res.sync_profile})")
     for g in segs:
         if g.confidence is None or g.confidence < min_confidence:

@@ -25,7 +25,7 @@ from .features import (
 from .inference import CONTEXT_FRAMES, Sequence, audio_pad_frames, score_sequences
 from .media import ArrayMedia, MediaInfo, MediaReader, VideoFrame
 from .model import FCNSyncNet, load_model
-from .profile import Follower, Segment, Stretches, fit_profile, residual_sums
+from .profile import VARYING, Follower, Segment, Stretches, fit_profile, residual_sums
 from .sync import Estimate, curve_from_sums, estimate, frame_weights
 
 DEFAULT_MAX_LAG = 15  # frames searched each way (+-600 ms at 25 fps)
@@ -214,6 +214,17 @@ class Result:
     sync_profile: str | None = None  # "constant" | "drift" | "steps"; None when undetermined
     segments: list[Segment] | None = None
     drift_ms_per_min: float | None = None
+
+    @property
+    def varies(self) -> bool:
+        """Whether the offset changes within the file (a drift or steps)."""
+        return self.sync_profile in VARYING
+
+    @property
+    def note(self) -> str:
+        """One line for a table: why there is no answer, or, when the offset changes within
+        the file, the verdict that says how."""
+        return self.error or self.reason or (self.verdict if self.varies else "")
 
     def to_dict(self, evidence: bool = False) -> dict[str, object]:
         """Plain JSON-able dict; ``evidence`` keeps each track's lag curve and series."""

@@ -71,7 +71,7 @@ def plot_result(
         -tolerance_ms[1] * fps / 1000, tolerance_ms[0] * fps / 1000, color="green", alpha=0.12
     )
     for k, seg in enumerate(result.segments or []):
-        if result.sync_profile not in ("drift", "steps"):
+        if not result.varies:
             break
         end = seg.offset_frames if seg.end_offset_frames is None else seg.end_offset_frames
         ax2.plot(

@@ -35,6 +35,7 @@ FOLLOW_MAX_RATE = 1.5  # frames per second: the fastest drift it follows (4 % is
 GRID_STEP = 0.25  # frames: resolution of the fitted offsets
 DRIFT_PARAMS = 1.0  # what a drift's rate costs in the BIC, in parameters
 STEP_PARAMS = 10.0  # ... and each change point (3 called most drifts steps: benchmarks/drift.py)
+VARYING = ("drift", "steps")  # the profiles whose offset does not hold through the file
 CUT_PRIOR = 3.0  # log-likelihood a change point at a scene cut is preferred by (edits are cuts)
 
 
@@ -465,14 +466,9 @@ class Follower:
         # a robust line through each second's own peak (Theil-Sen): seconds that lost the
         # offset, or never had it, peak anywhere and must not tilt it
         peaks = ev.grid[np.argmax(ev.ll, axis=1)].astype(float)
-        i, j = np.triu_indices(len(t), 1)
-        apart = np.abs(t[j] - t[i]) >= 1.0
-        if not apart.any():
-            return self.centre
-        b = float(np.median((peaks[j] - peaks[i])[apart] / (t[j] - t[i])[apart]))
+        a, b = _theil_sen(t, peaks, t0)
         if abs(b) > FOLLOW_MAX_RATE:
             return self.centre  # faster than any drift it is meant to follow: noise
-        a = float(np.median(peaks - b * (t - t0)))
         now, pred = a + b * (float(t.max()) - t0), a + b * (t_s - t0)
         if abs(now - self.centre) < FOLLOW_AT_FRAMES and abs(pred - self.centre) < FOLLOW_AT_FRAMES:
             return self.centre  # neither where it is nor where it heads is near the range's edge

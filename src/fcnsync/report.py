@@ -74,19 +74,11 @@ def _worst_frames(r: Result) -> float:
     """How far out of sync a file gets anywhere: its headline offset, or for a drift or steps
     the largest offset of its segments (frames)."""
     worst = abs(r.offset_frames or 0.0)
-    if r.sync_profile in ("drift", "steps"):
+    if r.varies:
         for seg in r.segments or []:
             for v in (seg.offset_frames, seg.end_offset_frames):
                 worst = max(worst, abs(v or 0.0))
     return worst
-
-
-def _note(r: Result) -> str:
-    """The table's note: why a file has no answer, or, when its offset changes within it, the
-    verdict that says how."""
-    if r.error or r.reason:
-        return r.error or r.reason or ""
-    return r.verdict if r.sync_profile in ("drift", "steps") else ""
 
 
 def write_report(
@@ -137,7 +129,7 @@ def write_report(
             + cell(r.offset_ms, "+.0f")
             + cell(r.offset_frames, "+.1f")
             + cell(r.confidence, ".2f")
-            + f"<td>{esc(r.sync_profile or '')}</td><td>{esc(_note(r))}</td></tr>"
+            + f"<td>{esc(r.sync_profile or '')}</td><td>{esc(r.note)}</td></tr>"
         )
     parts.append(f"</tbody></table><script>{_SORT_JS}</script></body></html>")
     path = Path(out)

@@ -170,15 +170,10 @@ class TableWriter(Writer):
                 "" if r.offset_ms is None else f"{r.offset_ms:+.0f}",
                 "" if r.offset_frames is None else f"{r.offset_frames:+.1f}",
                 "" if r.confidence is None else f"{r.confidence:.2f}",
-                r.error or r.reason or _profile_note(r),
+                r.note,
             )
         Console(file=self.stream, soft_wrap=False).print(table)
         self.stream.flush()
-
-
-def _profile_note(r: Result) -> str:
-    """The table's note for a file whose offset changes: the verdict, which says how."""
-    return r.verdict if r.sync_profile in ("drift", "steps") else ""
 
 
 def record_schema() -> Any:
