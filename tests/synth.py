@@ -17,11 +17,10 @@ from fcnsync.faces import (
     LANDMARKS,
     LIP_INNER,
     LIP_OUTER,
-    N_LIP,
     RIGID,
     Track,
+    appearance_of,
     drain_tracks,
-    mouth_appearance,
 )
 
 MOUTH_CX, MOUTH_CY = 0.5, 0.6  # relative position of the bar in the frame
@@ -169,7 +168,7 @@ class BarTracker:
         pts[n_out + n_in :] = _RIGID_TEMPLATE + np.array([cx, h * 0.3, 0], np.float32)
         self.track.times_s.append(time_s)
         self.track.points.append(pts)
-        self.track.appearance.append(mouth_appearance(rgb, pts[:N_LIP, :2]))
+        self.track.appearance.append(appearance_of(rgb, pts[:, :2]))
         self.track.boxes.append(np.array([cx - w / 4, h * 0.1, cx + w / 4, h * 0.9], np.float32))
 
     def drain(self, before_s: float) -> list[Track]:

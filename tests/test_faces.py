@@ -10,13 +10,17 @@ from synth import make_clip
 
 from fcnsync.faces import (
     APPEARANCE_DIMS,
+    EYE_OUTER,
     LANDMARKS,
     LIP_INNER,
     LIP_OUTER,
     MESH_CROP_PX,
+    PATCH_H,
+    PATCH_W,
     Track,
     _crop,
     mouth_appearance,
+    mouth_patch,
 )
 from fcnsync.media import MediaReader, VideoFrame
 
@@ -89,6 +93,35 @@ def test_mouth_appearance_tells_a_dark_mouth_from_teeth_and_a_closed_mouth():
     assert dark[0] < -2 and dark[2] > 0.8 and dark[1] < 0.1  # darker than the lips, all of it
     assert teeth[0] > 2 and teeth[1] > 0.8 and teeth[2] < 0.1  # brighter, all of it
     assert np.allclose(closed, 0, atol=1e-3)  # the inside is the lips themselves
+
+
+def _face_points(mouth_xy: np.ndarray, eyes: tuple[tuple[float, float], ...]) -> np.ndarray:
+    """``LANDMARKS`` (P, 2) with the lips of ``_mouth`` and the outer eye corners at ``eyes``."""
+    pts = np.zeros((len(LANDMARKS), 2), np.float32)
+    pts[: len(mouth_xy)] = mouth_xy
+    pts[list(EYE_OUTER)] = eyes
+    return pts
+
+
+def test_mouth_patch_is_the_mouth_upright_and_turns_with_the_head():
+    image, lips = _mouth(inside=15, open_px=20)
+    pts = _face_points(lips, ((30.0, 10.0), (130.0, 10.0)))
+    patch = mouth_patch(image, pts).astype(float)
+    assert patch.shape == (PATCH_H, PATCH_W)
+    # the dark mouth sits in the middle, lips and skin around it
+    middle = patch[PATCH_H // 2 - 2 : PATCH_H // 2 + 1, PATCH_W // 2 - 4 : PATCH_W // 2 + 4]
+    assert middle.mean() < 40 and patch[:, :2].mean() > 120 and patch[:, -2:].mean() > 120
+    # the same face turned by 30 degrees about the mouth gives the same patch
+    turn = cv2.getRotationMatrix2D((80.0, 60.0), 30, 1.0)
+    turned = cv2.warpAffine(image, turn, (160, 120), borderMode=cv2.BORDER_REPLICATE)
+    turned_pts = pts @ turn[:, :2].T + turn[:, 2]
+    again = mouth_patch(turned, turned_pts.astype(np.float32)).astype(float)
+    assert np.abs(again - patch).mean() < 8
+    # a closed mouth shows its lips where the open one was dark
+    closed = mouth_patch(_mouth(inside=0, open_px=0)[0], pts).astype(float)
+    assert (
+        closed[PATCH_H // 2 - 2 : PATCH_H // 2 + 1, PATCH_W // 2 - 4 : PATCH_W // 2 + 4].mean() > 60
+    )
 
 
 def test_a_track_cut_joined_and_trimmed_keeps_its_frames_aligned():

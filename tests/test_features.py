@@ -9,7 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from fcnsync.faces import APPEARANCE_DIMS, LANDMARKS, LIP_INNER, LIP_OUTER, RIGID
+from fcnsync.faces import (
+    APPEARANCE_DIMS,
+    LANDMARKS,
+    LIP_INNER,
+    LIP_OUTER,
+    PATCH_DIMS,
+    PATCH_H,
+    PATCH_W,
+    RIGID,
+    SUMMARY_DIMS,
+)
 from fcnsync.features import (
     AUDIO_PER_FRAME,
     LIP_POINT_DIMS,
@@ -17,6 +27,7 @@ from fcnsync.features import (
     MEL_FMAX_HZ,
     MEL_FMIN_HZ,
     N_MELS,
+    PATCH_FREE_DIMS,
     MelStream,
     audio_on_grid,
     librosa_mel_filters,
@@ -117,6 +128,7 @@ def test_lip_features_ignore_head_pose_and_size():
     pts = np.repeat(base[None], n, axis=0)
     pts[:, :40, 1] += 3 * opening[:, None] * np.sign(base[None, :40, 1])
     appearance = rng.normal(0, 1, size=(n, APPEARANCE_DIMS)).astype(np.float32)
+    appearance[:, SUMMARY_DIMS:] = rng.uniform(40, 220, size=(n, PATCH_DIMS))  # grey levels
     feats = lip_features(pts, appearance)
 
     def move(p, angle, scale, shift):
@@ -135,12 +147,23 @@ def test_lip_features_ignore_head_pose_and_size():
     f2 = lip_features(pts, appearance)
     assert np.isnan(f2[5]).all() and np.isfinite(f2[4]).all()
     # the appearance follows the lip points, standardised over the track's frames
-    shown = feats[:, LIP_POINT_DIMS:]
-    assert shown.shape == (n, APPEARANCE_DIMS)
+    assert feats.shape == (n, LIP_POINT_DIMS + APPEARANCE_DIMS)
+    shown = feats[:, LIP_POINT_DIMS:PATCH_FREE_DIMS]
     assert np.allclose(shown.mean(axis=0), 0, atol=1e-5) and np.allclose(
         shown.std(axis=0), 1, atol=1e-2
     )
     assert np.corrcoef(shown[:, 0], appearance[:, 0])[0, 1] > 0.999
+    # then the mouth's patch: the track's mean patch taken out, unit RMS over the track, and
+    # blind to each frame's brightness and contrast (a light that flickers says nothing)
+    patch = feats[:, PATCH_FREE_DIMS:]
+    assert patch.shape == (n, PATCH_DIMS)
+    assert np.allclose(patch.mean(axis=0), 0, atol=1e-5)
+    assert np.sqrt(np.mean(patch**2)) == pytest.approx(1.0, abs=1e-4)
+    lit = appearance.copy()
+    gain = rng.uniform(0.7, 1.4, size=(n, 1)).astype(np.float32)
+    lit[:, SUMMARY_DIMS:] = lit[:, SUMMARY_DIMS:] * gain + rng.uniform(-30, 30, size=(n, 1))
+    relit = lip_features(moved, lit)[:, PATCH_FREE_DIMS:]
+    assert np.corrcoef(relit.ravel(), patch.ravel())[0, 1] > 0.995
 
 
 # each landmark's left-right partner on the face mesh (points on the middle line are their own)
@@ -161,8 +184,13 @@ def test_mirrored_lip_features_are_the_features_of_the_face_seen_in_a_mirror():
     # the mirror image: x turns over and every point takes its partner's name
     partner = [LANDMARKS.index(_PARTNERS.get(i, i)) for i in LANDMARKS]
     seen = pts[:, partner] * np.array([-1, 1, 1], np.float32)
+    # and the mouth's patch turns over left to right
+    seen_appearance = appearance.copy()
+    seen_appearance[:, SUMMARY_DIMS:] = (
+        appearance[:, SUMMARY_DIMS:].reshape(n, PATCH_H, PATCH_W)[:, :, ::-1].reshape(n, -1)
+    )
     feats = lip_features(pts, appearance)
     expected = mirror_lips(torch.from_numpy(feats)).numpy()
-    assert np.allclose(lip_features(seen, appearance), expected, atol=1e-3)
+    assert np.allclose(lip_features(seen, seen_appearance), expected, atol=1e-3)
     assert not np.allclose(expected, feats, atol=0.1)  # a mirror image is another input
     assert np.allclose(mirror_lips(torch.from_numpy(expected)).numpy(), feats)

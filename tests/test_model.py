@@ -146,3 +146,32 @@ def test_a_checkpoint_made_for_other_lip_features_is_refused_with_what_to_do(tmp
     torch.save(checkpoint_dict(older), path)
     with pytest.raises(ModelError, match=f"trained on {LIP_DIMS - 3} lip features.*retrain"):
         load_model(path, device="cpu")
+
+
+def test_a_network_without_the_mouth_patch_reads_the_features_before_it(tmp_path):
+    from fcnsync.features import LIP_DIMS, PATCH_FREE_DIMS
+    from fcnsync.model import FCNSyncNet, ModelConfig, checkpoint_dict, load_model
+
+    torch.manual_seed(0)
+    plain = FCNSyncNet(ModelConfig(channels=8, embed_dim=4, lip_dims=PATCH_FREE_DIMS, patch_dims=0))
+    state = checkpoint_dict(plain)
+    del state["config"]["patch_dims"]  # as written before the patch existed (fcnsync-v8)
+    path = tmp_path / "plain.pt"
+    torch.save(state, path)
+    loaded = load_model(path, device="cpu")
+    assert loaded.cfg.patch_dims == 0 and loaded.cfg.lip_dims == PATCH_FREE_DIMS
+    rng = np.random.default_rng(0)
+    n = 40
+    seq = Sequence(
+        lips=rng.normal(0, 1, (n, LIP_DIMS)).astype(np.float32),
+        valid=np.ones(n, bool),
+        audio=rng.normal(0, 1, (AUDIO_PER_FRAME * (n + 2 * 40), N_MELS + 1)).astype(np.float32),
+        pad=40,
+    )
+    other_patch = Sequence(seq.lips.copy(), seq.valid, seq.audio, seq.pad)
+    other_patch.lips[:, PATCH_FREE_DIMS:] = rng.normal(0, 1, (n, LIP_DIMS - PATCH_FREE_DIMS))
+    a, b = score_sequences(loaded, [seq, other_patch], 15)
+    assert np.allclose(a, b)  # the patch is not read
+    with_patch = FCNSyncNet(ModelConfig(channels=8, embed_dim=4)).eval()
+    a, b = score_sequences(with_patch, [seq, other_patch], 15)
+    assert not np.allclose(a, b, atol=1e-4)  # the default network reads it

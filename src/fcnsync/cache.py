@@ -14,7 +14,7 @@ from .batch import expand_inputs
 from .errors import FcnsyncError
 from .pipeline import extract, save_extracted
 
-CACHE_FORMAT = 2  # 2: tracks carry the mouth's appearance
+CACHE_FORMAT = 3  # 2: tracks carry the mouth's appearance; 3: and its patch
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,15 @@ MESH_LAG = 2
 DETECT_SIDE_PX = 640  # the detector sees the frame scaled to this longest side
 MESH_CROP_PX = 256  # side of the square crop fed to the face mesh
 CROP_SCALE = 1.7  # crop side relative to the face box
-APPEARANCE_DIMS = 3  # values per frame of ``mouth_appearance``
+SUMMARY_DIMS = 3  # values per frame of ``mouth_appearance``
+# an upright grey patch of the mouth per frame (``mouth_patch``): rows x columns, its width in
+# outer-eye-corner distances, and its centre below the mouth corners' midpoint in the same unit
+PATCH_H, PATCH_W = 16, 24
+PATCH_DIMS = PATCH_H * PATCH_W
+PATCH_WIDTH_EYES = 0.9
+PATCH_DROP_EYES = 0.05
+PATCH_OVERSAMPLE = 4  # warped at this many times the patch's size, then averaged down
+APPEARANCE_DIMS = SUMMARY_DIMS + PATCH_DIMS  # values per frame of ``appearance_of``
 APPEARANCE_MIN_SPREAD = 4.0  # luma levels added to the lips' spread: flat lips are not blown up
 MIN_FACE_PX = 24  # smaller faces are ignored: no lip detail left
 MAX_FACES = 4
@@ -159,7 +167,7 @@ class Track:
     ``times_s`` (N,) frame times; ``points`` (N, P, 3) float32 pixel coordinates of
     ``LANDMARKS`` (x, y, z with z in x's scale), NaN where the mesh failed; ``boxes`` (N, 4)
     x0, y0, x1, y1 in pixels of the decoded frame; ``appearance`` (N, APPEARANCE_DIMS) float32,
-    ``mouth_appearance`` per frame, NaN where the mesh failed.
+    ``appearance_of`` per frame, NaN where the mesh failed.
     """
 
     track_id: int
@@ -224,9 +232,10 @@ def mouth_appearance(image: np.ndarray, lips_xy: np.ndarray) -> np.ndarray:
     """What the lip contour does not show (a dark mouth, teeth, the tongue), from the pixels.
 
     ``image`` (H, W, 3) uint8 RGB; ``lips_xy`` (N_LIP, 2) the ``LIP_OUTER`` then ``LIP_INNER``
-    points in its pixels. Returns (APPEARANCE_DIMS,) float32: the mean luma inside the inner
+    points in its pixels. The mean luma inside the inner
     lips against the lips' own (in units of the lips' spread), and the fractions of the inside
     brighter and darker than the lips by that spread; zeros for a closed mouth.
+    Returns (SUMMARY_DIMS,) float32.
     """
     import cv2  # noqa: PLC0415 - ships with the landmark library; loaded once the tracker runs
 
@@ -235,7 +244,7 @@ def mouth_appearance(image: np.ndarray, lips_xy: np.ndarray) -> np.ndarray:
     lo = np.clip(lips_xy[:n_outer].min(axis=0), 0, (w - 1, h - 1))
     hi = np.clip(lips_xy[:n_outer].max(axis=0), 0, (w - 1, h - 1))
     x0, y0, x1, y1 = int(lo[0]), int(lo[1]), int(np.ceil(hi[0])) + 1, int(np.ceil(hi[1])) + 1
-    closed = np.zeros(APPEARANCE_DIMS, dtype=np.float32)
+    closed = np.zeros(SUMMARY_DIMS, dtype=np.float32)
     if x1 - x0 < 4 or y1 - y0 < 4:
         return closed
     luma = cv2.cvtColor(image[y0:y1, x0:x1].astype(np.float32), cv2.COLOR_RGB2GRAY)
@@ -256,6 +265,45 @@ def mouth_appearance(image: np.ndarray, lips_xy: np.ndarray) -> np.ndarray:
         ],
         dtype=np.float32,
     )
+
+
+def mouth_patch(image: np.ndarray, pts_xy: np.ndarray) -> np.ndarray:
+    """The mouth as the model sees its pixels: an upright grey patch (PATCH_H, PATCH_W) uint8,
+    turned and scaled by the outer eye corners (so the lips' own motion stays in it), centred
+    just below the mouth corners. ``image`` (H, W, 3) uint8 RGB; ``pts_xy`` (P, 2) the
+    ``LANDMARKS`` in its pixels."""
+    import cv2  # noqa: PLC0415 - ships with the landmark library; loaded once the tracker runs
+
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    eye_l, eye_r = pts_xy[EYE_OUTER[0]], pts_xy[EYE_OUTER[1]]
+    d = float(np.linalg.norm(eye_r - eye_l))
+    ux = (eye_r - eye_l) / max(d, 1e-6)
+    uy = np.array([-ux[1], ux[0]])
+    width = PATCH_WIDTH_EYES * d
+    height = width * PATCH_H / PATCH_W
+    corners = (pts_xy[0] + pts_xy[len(LIP_OUTER) // 2]) / 2
+    centre = corners + PATCH_DROP_EYES * d * uy
+    big_w, big_h = PATCH_W * PATCH_OVERSAMPLE, PATCH_H * PATCH_OVERSAMPLE
+    a, b = width / big_w, height / big_h
+    origin = centre - width / 2 * ux - height / 2 * uy + 0.5 * (a * ux + b * uy)
+    m = np.array([[a * ux[0], b * uy[0], origin[0]], [a * ux[1], b * uy[1], origin[1]]])
+    big = cv2.warpAffine(
+        grey,
+        m,
+        (big_w, big_h),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    return cast(np.ndarray, cv2.resize(big, (PATCH_W, PATCH_H), interpolation=cv2.INTER_AREA))
+
+
+def appearance_of(image: np.ndarray, pts_xy: np.ndarray) -> np.ndarray:
+    """A frame's ``appearance`` (APPEARANCE_DIMS,) float32: ``mouth_appearance`` then the
+    ``mouth_patch``'s pixels, row by row. ``pts_xy`` (P, 2): the ``LANDMARKS`` in ``image``'s
+    pixels."""
+    return np.concatenate(
+        [mouth_appearance(image, pts_xy[:N_LIP]), mouth_patch(image, pts_xy).reshape(-1)]
+    ).astype(np.float32)
 
 
 _Found = tuple[np.ndarray, np.ndarray] | None  # a frame's mesh points and mouth appearance
@@ -374,7 +422,7 @@ def _mesh_points(mesh: object, crop: np.ndarray) -> tuple[np.ndarray, np.ndarray
         return None
     lm = res.multi_face_landmarks[0].landmark
     pts = np.array([[lm[i].x, lm[i].y, lm[i].z] for i in LANDMARKS], dtype=np.float32)
-    return pts, mouth_appearance(crop, pts[:N_LIP, :2] * crop.shape[1])
+    return pts, appearance_of(crop, pts[:, :2] * crop.shape[1])
 
 
 class FaceTracker:

@@ -20,7 +20,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from .faces import APPEARANCE_DIMS, FACE_TOP, LOWER_INNER, N_LIP, NOSE_TIP, RIGID, UPPER_INNER
+from .faces import (
+    APPEARANCE_DIMS,
+    FACE_TOP,
+    LOWER_INNER,
+    N_LIP,
+    NOSE_TIP,
+    PATCH_DIMS,
+    PATCH_W,
+    RIGID,
+    SUMMARY_DIMS,
+    UPPER_INNER,
+)
 from .media import AUDIO_SAMPLE_RATE_HZ
 
 N_MELS = 40
@@ -31,7 +42,10 @@ MEL_FMIN_HZ, MEL_FMAX_HZ = 50.0, 7600.0
 LOG_FLOOR = 1e-5
 AUDIO_PER_FRAME = 4  # audio feature samples per video frame on the grid (100 Hz at 25 fps)
 LIP_POINT_DIMS = N_LIP * 2  # x and y of each lip point after pose normalisation
-LIP_DIMS = LIP_POINT_DIMS + APPEARANCE_DIMS  # then the mouth's appearance
+LIP_DIMS = LIP_POINT_DIMS + APPEARANCE_DIMS  # then the mouth's appearance and its patch
+# what networks without the mouth's pixels read (fcnsync-v8): the first LIP_DIMS - PATCH_DIMS
+PATCH_FREE_DIMS = LIP_DIMS - PATCH_DIMS
+PATCH_MIN_SPREAD = 4.0  # grey levels added to a patch's own spread: flat patches stay flat
 MIN_LIP_SPREAD = 0.005  # face-size units: a still mouth is not blown up to unit motion
 MEL_OFFSET = 5.0  # added after mean normalisation so that silence stays below sound
 STREAM_BLOCK_S = 4.0  # MelStream computes in blocks of this many seconds
@@ -313,11 +327,12 @@ def lip_features(points: np.ndarray, appearance: np.ndarray) -> np.ndarray:
     """Pose- and scale-normalised lip shape per frame, then the mouth's appearance.
 
     ``points`` (N, P, 3) float32 in pixels, in ``faces.LANDMARKS`` order, NaN where no face;
-    ``appearance`` (N, APPEARANCE_DIMS) ``faces.mouth_appearance`` per frame.
+    ``appearance`` (N, APPEARANCE_DIMS) ``faces.appearance_of`` per frame.
     Returns (N, LIP_DIMS) float32, NaN rows where no face: each frame's 3-D landmarks are
     aligned on the track's median rigid shape (eyes, nose, forehead), and the lip points' x, y
     in that frame, minus the track's median mouth, divided by the track's RMS lip motion
-    (LIP_POINT_DIMS values); then the appearance standardised over the track.
+    (LIP_POINT_DIMS values); then the mouth's appearance standardised over the track
+    (SUMMARY_DIMS values); then its patch (``patch_features``, PATCH_DIMS values).
     """
     n = len(points)
     out = np.full((n, LIP_DIMS), np.nan, dtype=np.float32)
@@ -335,10 +350,21 @@ def lip_features(points: np.ndarray, appearance: np.ndarray) -> np.ndarray:
     spread = float(np.sqrt(np.mean(xy[ok] ** 2))) if ok.sum() > 1 else 0.0
     xy = xy / max(spread, MIN_LIP_SPREAD)
     out[ok, :LIP_POINT_DIMS] = xy[ok].reshape(int(ok.sum()), -1)
-    seen = appearance[ok].astype(np.float64)
-    out[ok, LIP_POINT_DIMS:] = (seen - seen.mean(axis=0)) / (seen.std(axis=0) + 1e-3)
+    seen = appearance[ok, :SUMMARY_DIMS].astype(np.float64)
+    out[ok, LIP_POINT_DIMS:PATCH_FREE_DIMS] = (seen - seen.mean(axis=0)) / (seen.std(axis=0) + 1e-3)
+    out[ok, PATCH_FREE_DIMS:] = patch_features(appearance[ok, SUMMARY_DIMS:])
     assert len(RIGID) == points.shape[1] - N_LIP
     return out
+
+
+def patch_features(patches: np.ndarray) -> np.ndarray:
+    """A track's mouth patches (N, PATCH_DIMS) as the model reads them: each patch's own
+    brightness and contrast taken out, then the track's mean patch, over the track's RMS."""
+    p = patches.astype(np.float64)
+    p = (p - p.mean(axis=1, keepdims=True)) / (p.std(axis=1, keepdims=True) + PATCH_MIN_SPREAD)
+    p = p - p.mean(axis=0)
+    rms = float(np.sqrt(np.mean(p**2))) if len(p) > 1 else 0.0
+    return (p / max(rms, 1e-3)).astype(np.float32)
 
 
 def _mirror_index(lip_dims: int) -> tuple[np.ndarray, np.ndarray]:
@@ -351,6 +377,9 @@ def _mirror_index(lip_dims: int) -> tuple[np.ndarray, np.ndarray]:
     sign = np.ones(lip_dims, dtype=np.float32)
     source[:LIP_POINT_DIMS] = (2 * partner[:, None] + (0, 1)).reshape(-1)
     sign[:LIP_POINT_DIMS:2] = -1.0  # x turns over; the mouth's appearance does not change
+    if lip_dims == LIP_DIMS:  # the mouth's patch turns over left to right
+        cols = np.arange(PATCH_DIMS) % PATCH_W
+        source[PATCH_FREE_DIMS:] = PATCH_FREE_DIMS + np.arange(PATCH_DIMS) + PATCH_W - 1 - 2 * cols
     return source, sign
 
 

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import ModelError
-from .features import AUDIO_PER_FRAME, LIP_DIMS, N_MELS, mirror_lips
+from .features import AUDIO_PER_FRAME, LIP_DIMS, N_MELS, PATCH_DIMS, PATCH_FREE_DIMS, mirror_lips
 
 DEFAULT_WEIGHTS = "fcnsync-v8.pt"
 # SHA-256 of the checkpoints shipped in weights/; load_model refuses any other content.
@@ -39,6 +39,11 @@ class ModelConfig:
     dropout: float = 0.1
     members: int = 1  # networks trained apart (seeds) whose lag scores are averaged
     mirror: bool = False  # also score the lips' mirror image (features.mirror_lips): the mean
+    # the last patch_dims of the lip_dims read are the mouth patch's pixels, projected to
+    # patch_channels before the convolutions; 0: a network without them reads the first
+    # lip_dims (features.PATCH_FREE_DIMS) of the features
+    patch_dims: int = PATCH_DIMS
+    patch_channels: int = 16
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -52,12 +57,19 @@ def _block(c_in: int, c_out: int, kernel: int, stride: int = 1, dilation: int = 
 
 
 class VisualEncoder(nn.Module):
-    """(B, lip_dims + 1, T) lip features and a face-valid flag -> (B, embed_dim, T)."""
+    """(B, D, T) lip features (the first ``lip_dims`` of D are read) and (B, T) a face-valid
+    flag -> (B, embed_dim, T)."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         c = cfg.channels
-        in_ch = 2 * cfg.lip_dims + 1  # positions, their frame-to-frame change, valid flag
+        self.lip_dims = cfg.lip_dims
+        self.base_dims = cfg.lip_dims - cfg.patch_dims
+        self.patch = (
+            nn.Conv1d(cfg.patch_dims, cfg.patch_channels, 1, bias=False) if cfg.patch_dims else None
+        )
+        dims = self.base_dims + (cfg.patch_channels if cfg.patch_dims else 0)
+        in_ch = 2 * dims + 1  # positions, their frame-to-frame change, valid flag
         layers: list[nn.Module] = [_block(in_ch, c, cfg.visual_kernel)]
         for i in range(cfg.visual_layers - 1):
             layers.append(_block(c, c, 3, dilation=2 ** min(i, 2)))
@@ -65,6 +77,10 @@ class VisualEncoder(nn.Module):
         self.head = nn.Conv1d(c, cfg.embed_dim, 1)
 
     def forward(self, lips: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        lips = lips[:, : self.lip_dims]
+        if self.patch is not None:
+            base = self.base_dims
+            lips = torch.cat([lips[:, :base], self.patch(lips[:, base:])], dim=1)
         delta = torch.diff(lips, dim=2, prepend=lips[:, :, :1])
         v = valid.unsqueeze(1)
         x = torch.cat([lips * v, delta * v * F.pad(v[:, :, :-1], (1, 0)), v], dim=1)
@@ -228,12 +244,15 @@ def load_model(
             raise ModelError(f"no checkpoint at {ckpt_path}")
     try:
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        model = FCNSyncNet(ModelConfig(**ckpt["config"]))
+        # checkpoints from before the mouth's patch (fcnsync-v8) say nothing of it
+        model = FCNSyncNet(ModelConfig(**{"patch_dims": 0, **ckpt["config"]}))
         model.load_state_dict(ckpt["state_dict"])
     except Exception as exc:  # torch.load raises many kinds for a damaged file
         first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{ckpt_path} is not a valid fcnsync checkpoint ({first})") from None
-    if model.cfg.lip_dims != LIP_DIMS:
+    if model.cfg.lip_dims not in (LIP_DIMS, PATCH_FREE_DIMS) or (
+        model.cfg.patch_dims != model.cfg.lip_dims - PATCH_FREE_DIMS
+    ):
         raise ModelError(
             f"{ckpt_path} was trained on {model.cfg.lip_dims} lip features, this version makes "
             f"{LIP_DIMS}: retrain it with this version (fcnsync train)"
