@@ -58,6 +58,15 @@ def test_drift_is_found_with_its_sign_and_rate(rate):
     assert np.sign(off1 - off0) == np.sign(rate)
 
 
+def test_a_few_seconds_sloping_are_not_called_a_drift():
+    # 8 frames over 5 s (as some short real clips read, a rival lag taking over): too little
+    # time to tell a speed difference from a wrong peak; the same slope over a minute is a drift
+    slope = lambda t: -4.0 + 1.6 * t  # noqa: E731
+    short = fit_profile(stretches(slope, 5), SCALE)
+    assert short is not None and short.kind == "constant"
+    assert fit_profile(stretches(lambda t: -4.0 + 0.1 * t, 60), SCALE).kind == "drift"
+
+
 @pytest.mark.parametrize("size", [-6, 3])
 def test_a_step_is_found_at_its_time_with_its_size(size):
     prof = fit_profile(stretches(lambda t: -2.0 + size * (t >= 70.2), 150), SCALE)

@@ -23,6 +23,9 @@ from .sync import curve_from_sums
 
 TOLERANCE_FRAMES = 1.0  # a change of at most this many frames over the file is "constant"
 MIN_SEGMENT_S = 8.0  # a step needs at least this much time with evidence on each side
+# ... and a drift this much evidence in all: its start is told from its end as a step's two
+# sides are (a few seconds' slope is more often a rival lag than a speed difference)
+MIN_DRIFT_SPAN_S = 2 * MIN_SEGMENT_S
 MAX_STEPS = 8  # change points searched for at most
 POOL_S = 10.0  # seconds pooled when a drift's rate is first guessed
 NEIGHBOURS_S = 2.0  # the evidence this close in time says what a stretch should have shown
@@ -354,7 +357,8 @@ def fit_profile(
     prefers (BIC: each extra parameter must buy half a log of the number of stretches; a
     drift's rate counts as ``drift_params`` parameters, a change point, searched over every
     position and able to stand in for a drift as a staircase, as ``step_params``). A drift
-    or step smaller than ``TOLERANCE_FRAMES`` over the file is called constant. A change
+    or step smaller than ``TOLERANCE_FRAMES`` over the file is called constant, and so is a
+    drift over less than ``MIN_DRIFT_SPAN_S`` of evidence. A change
     point is sought at a scene cut (``cuts_s``, seconds) first (``CUT_PRIOR``), and placed at
     the cut where one lies between the seconds of evidence either side of it. None when there
     is no evidence at all."""
@@ -384,7 +388,7 @@ def fit_profile(
         "drift": d_ll - drift_params * per_param,
         "steps": s_ll - step_params * per_param * len(splits),
     }
-    if abs(b) * (end - start) <= TOLERANCE_FRAMES:
+    if abs(b) * (end - start) <= TOLERANCE_FRAMES or end - start < MIN_DRIFT_SPAN_S:
         scores["drift"] = -np.inf
     if not splits:
         scores["steps"] = -np.inf
