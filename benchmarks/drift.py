@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import glob
 import json
 import time
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 import fcnsync
+from fcnsync.cache import cache_path
 from fcnsync.features import MEL_RATE_HZ, LogMel, lip_features, normalise_mel, track_on_grid
 from fcnsync.pipeline import MIN_TRACK_FRAMES, followed_stretches, score_piece
 from fcnsync.profile import Follower, fit_profile
@@ -66,10 +66,10 @@ def load_clips(model: fcnsync.FCNSyncNet, cal: fcnsync.Calibration) -> list[Clip
     out = []
     for r in rows:
         stem = Path(r["file"]).stem
-        found = glob.glob(str(CACHE / "**" / f"{stem}.*.npz"), recursive=True)
-        if not found:
+        cached = cache_path(CACHE / "dev", DATA / r["file"])  # this version's extraction
+        if not cached.exists():
             continue
-        z = np.load(found[0])
+        z = np.load(cached)
         v0, v1, _ = (float(x) for x in z["video_span"])
         fps = float(z["fps"])
         tracks = [

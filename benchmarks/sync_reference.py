@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fcnsync.cache import read_clips
+from fcnsync.cache import cache_path, read_clips
 from fcnsync.calibration import load_calibration
 from fcnsync.model import load_model, sha256_of, shipped_weights_path
 from fcnsync.pipeline import Extracted, extract, load_extracted
@@ -37,9 +37,9 @@ def dev_real_clips(data: Path) -> list[Path]:
 
 
 def extracted_of(clip: Path, cache: Path) -> Extracted:
-    """The clip's cached extraction (any cache file named after it), else a fresh one."""
-    found = sorted(cache.rglob(f"{clip.stem}.*.npz")) if cache.is_dir() else []
-    found = [f for f in found if f.name.split(".")[0] == clip.stem]
+    """The clip's cached extraction (made by this version, in ``cache`` or a subfolder), else
+    a fresh one."""
+    found = sorted(cache.rglob(cache_path(cache, clip).name)) if cache.is_dir() else []
     if found:
         ex = load_extracted(found[0])
         return replace(ex, info=replace(ex.info, path=str(clip)))
