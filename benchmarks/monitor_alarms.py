@@ -29,12 +29,13 @@ import fcnsync
 from fcnsync.cache import read_clips
 from fcnsync.faces import silence_native_stderr
 from fcnsync.media import probe
-from fcnsync.monitor import ALARM_AGREE_MS, AlarmState, monitor
+from fcnsync.monitor import ALARM_AGREE_MS, ALARM_MIN_CONFIDENCE, AlarmState, alarm_reading, monitor
 from fcnsync.remux import shift_audio
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "avdata" / "dev"
 # (confident windows in a row, the least confidence a window needs to count, how close the
-# windows of a run must read: None for any); the monitor's default is (2, 0.0, ALARM_AGREE_MS)
+# windows of a run must read: None for any); the monitor's default is the last
+# (2, ALARM_MIN_CONFIDENCE, ALARM_AGREE_MS)
 RULES = [
     (1, 0.0, None),
     (2, 0.0, None),
@@ -42,6 +43,7 @@ RULES = [
     (2, 0.8, None),
     (2, 0.0, ALARM_AGREE_MS),
     (3, 0.0, ALARM_AGREE_MS),
+    (2, ALARM_MIN_CONFIDENCE, ALARM_AGREE_MS),
 ]
 
 
@@ -58,8 +60,8 @@ def alarm_windows(
     alarm = AlarmState(windows=windows, agree_ms=agree_ms)
     raised = []
     for i, r in enumerate(recs):
-        ok = r["recent_status"] == "ok" and (r["recent_confidence"] or 0.0) >= conf
-        _, event = alarm.update(r["recent_offset_ms"] - centre if ok else None)
+        reading = alarm_reading(r, conf)
+        _, event = alarm.update(None if reading is None else reading - centre)
         if event == "out_of_sync":
             raised.append(i)
     return raised

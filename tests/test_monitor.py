@@ -15,7 +15,7 @@ from synth import BarTracker, make_clip
 
 import fcnsync
 from fcnsync.calibration import Calibration
-from fcnsync.monitor import AlarmState, DriftWatch, Tolerance, monitor
+from fcnsync.monitor import AlarmState, DriftWatch, Tolerance, alarm_reading, monitor
 from fcnsync.remux import shift_audio
 
 
@@ -283,8 +283,7 @@ def test_offset_that_changes_mid_stream_raises_and_clears_the_alarm(dev_dir, tmp
     alarm, replayed = AlarmState(tolerance=itu, windows=2), []
     for r in recs:
         if r["event"] == "window":
-            recent = r["recent_offset_ms"] if r["recent_status"] == "ok" else None
-            _, event = alarm.update(recent)
+            _, event = alarm.update(alarm_reading(r))
             if event:
                 replayed.append((event, r["stream_end_s"]))
     assert [e for e, _ in replayed] == ["out_of_sync", "back_in_sync"], replayed

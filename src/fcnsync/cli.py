@@ -558,6 +558,13 @@ def select(
     help="The windows that raise the alarm must read within this of each other (0: any"
     " readings outside the tolerance count).",
 )
+@click.option(
+    "--alarm-confidence",
+    type=click.FloatRange(0, 1),
+    default=0.8,
+    show_default=True,
+    help="The least confidence of a window's verdict for it to count toward the alarm.",
+)
 @click.option("--follow", is_flag=True, help="SOURCE is a file still being written.")
 @click.option(
     "--format",
@@ -577,6 +584,7 @@ def monitor_cmd(
     tolerance: str,
     alarm_windows: int,
     alarm_agree_ms: float,
+    alarm_confidence: float,
     follow: bool,
     fmt: str,
     max_lag: int,
@@ -609,6 +617,7 @@ def monitor_cmd(
         alarm_windows,
         follow,
         alarm_agree_ms=alarm_agree_ms or None,
+        alarm_confidence=alarm_confidence,
     )
     last: dict[str, Any] = {}
     try:

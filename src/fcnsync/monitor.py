@@ -6,8 +6,9 @@ calibration (``pipeline.track_evidence``) and a record is emitted. The alarm lis
 newest ``recent_s`` seconds of each window (by default the last hop, at least 2 s) rather than
 to the whole window, so that a change is heard as soon as it fills that span instead of once
 it outweighs the older part of the window: it is raised when that recent offset is outside the
-tolerance, with a confident verdict, in ``alarm_windows`` windows in a row that read within
-``ALARM_AGREE_MS`` of each other (undetermined windows neither count nor break the run), and
+tolerance, with a verdict of at least ``ALARM_MIN_CONFIDENCE``, in ``alarm_windows`` windows in
+a row that read within ``ALARM_AGREE_MS`` of each other (other windows neither count nor break
+the run), and
 cleared when as many are back inside. With one window the alarm comes within two hops of a
 change, with two (the default) a hop or more later but without most false alarms of single
 short spans (``benchmarks/monitor_alarms.py``). The whole-window offsets
@@ -48,6 +49,9 @@ EBU_R37 = (40.0, 60.0)  # audio at most 40 ms early, 60 ms late
 RECONNECT_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 MIN_RECENT_S = 2.0  # the alarm's evidence span is the last hop, but never less than this
 ALARM_AGREE_MS = 40.0  # a run raising the alarm: each window within this of the one before
+# ... and each window this confident (calibrated probability of being right within a frame);
+# the threshold of an answer is about 0.5, so a window just answered does not count
+ALARM_MIN_CONFIDENCE = 0.8
 SMOOTH_WINDOWS = 3  # whole-window offsets shown smoothed: median of this many ok windows
 DRIFT_SPAN_S = 120.0  # the drift watch looks at the confident windows of this much stream
 DRIFT_MIN_S = 20.0  # ... and says nothing until they cover this much
@@ -118,6 +122,16 @@ class AlarmState:
         else:
             self._streak, self._last_out = 0, None
         return judged, None
+
+
+def alarm_reading(
+    rec: dict[str, Any], min_confidence: float = ALARM_MIN_CONFIDENCE
+) -> float | None:
+    """What a window record gives the alarm: its recent offset (ms) when that verdict is
+    determined with at least ``min_confidence``, else None (neither counts nor breaks a run)."""
+    if rec["recent_status"] != "ok" or (rec["recent_confidence"] or 0.0) < min_confidence:
+        return None
+    return float(rec["recent_offset_ms"])
 
 
 @dataclass
@@ -226,6 +240,7 @@ def monitor(
     recent_s: float | None = None,
     live: bool | None = None,
     alarm_agree_ms: float | None = ALARM_AGREE_MS,
+    alarm_confidence: float = ALARM_MIN_CONFIDENCE,
 ) -> Iterator[dict[str, Any]]:
     """Records for a live input, as they happen: ``{"event": "window", ...}`` every ``hop_s``
     seconds of stream, ``"out_of_sync"`` / ``"back_in_sync"`` alarms, ``"reconnecting"`` after
@@ -237,7 +252,9 @@ def monitor(
     or a network source of unknown length (a live HLS playlist, RTMP, SRT, UDP), but not a
     finished recording behind a URL (a VOD playlist, a file over HTTP), which is read whole.
     ``alarm_agree_ms``: how close the windows of a run raising the alarm must read
-    (``AlarmState``; None: any readings outside count)."""
+    (``AlarmState``; None: any readings outside count); ``alarm_confidence``: the least
+    confidence of a window's recent verdict for it to count toward the alarm
+    (``alarm_reading``)."""
     alarm = AlarmState(tolerance or Tolerance(), windows=alarm_windows, agree_ms=alarm_agree_ms)
     drift = DriftWatch()
     recent_s = min(window_s, recent_s or max(hop_s, MIN_RECENT_S))
@@ -267,9 +284,7 @@ def monitor(
                 attempt = 0
                 counts["windows"] += 1
                 counts[rec["status"]] = counts.get(rec["status"], 0) + 1
-                judged, event = alarm.update(
-                    rec["recent_offset_ms"] if rec["recent_status"] == "ok" else None
-                )
+                judged, event = alarm.update(alarm_reading(rec, alarm_confidence))
                 if rec["status"] == "ok":
                     shown.append(rec["offset_ms"])
                     offsets.append(rec["offset_ms"])
