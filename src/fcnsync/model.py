@@ -18,10 +18,10 @@ from torch import nn
 from .errors import ModelError
 from .features import AUDIO_PER_FRAME, LIP_DIMS, N_MELS, PATCH_DIMS, PATCH_FREE_DIMS, mirror_lips
 
-DEFAULT_WEIGHTS = "fcnsync-v8.pt"
+DEFAULT_WEIGHTS = "fcnsync-v9.pt"
 # SHA-256 of the checkpoints shipped in weights/; load_model refuses any other content.
 SHIPPED_SHA256: dict[str, str] = {
-    "fcnsync-v8.pt": "ddf1c1c1e9eab82472ad12cb0b3d7a1047414c510864c6dd7aaf38f86222ecec",
+    "fcnsync-v9.pt": "6c9ba0dd77379f2f1a823ffdac407284b65bd28b34e1086ff60270c951dedfcc",
 }
 
 
