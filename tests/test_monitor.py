@@ -83,6 +83,29 @@ def test_alarm_needs_the_windows_of_its_run_to_agree():
     assert events == [None, None, None, "out_of_sync", None, "back_in_sync"]
 
 
+def test_only_confident_windows_count_toward_the_alarm():
+    def window(offset_ms, confidence, status="ok"):
+        return {
+            "recent_offset_ms": offset_ms,
+            "recent_confidence": confidence,
+            "recent_status": status,
+        }
+
+    assert alarm_reading(window(120.0, 0.95)) == 120.0
+    assert alarm_reading(window(120.0, 0.6)) is None  # answered, but not sure enough
+    assert alarm_reading(window(None, 0.3, "undetermined")) is None
+    assert alarm_reading(window(120.0, 0.6), min_confidence=0.5) == 120.0
+    # two windows outside but one of them unsure: no alarm; the unsure one does not break a
+    # run of sure ones either
+    recs = [window(0.0, 0.99), window(130.0, 0.97), window(-250.0, 0.55), window(125.0, 0.9)]
+    alarm = AlarmState(Tolerance(), windows=2)
+    assert [alarm.update(alarm_reading(r))[1] for r in recs[:3]] == [None, None, None]
+    assert alarm.update(alarm_reading(recs[3]))[1] == "out_of_sync"
+    alarm = AlarmState(Tolerance(), windows=2)
+    unsure = [window(0.0, 0.99), window(130.0, 0.6), window(125.0, 0.65)]
+    assert [alarm.update(alarm_reading(r))[1] for r in unsure] == [None, None, None]
+
+
 def test_stream_without_a_face_gives_undetermined_windows(tmp_path, serve, tiny_model):
     clip = make_clip(tmp_path / "c.mkv", seconds=10.0)
     make_hls(clip, tmp_path / "hls")
