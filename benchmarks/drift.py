@@ -173,7 +173,7 @@ def conditions() -> list[tuple[str, str, float]]:
     return out
 
 
-def run_one(model, clips, minutes, kind, size, rng) -> dict:
+def run_one(model, clips, minutes, kind, size, rng, dump: Path | None = None) -> dict:
     base = float(rng.uniform(-4, 4))
     sign = 1 if rng.random() < 0.5 else -1
     rate = size * (sign if kind == "drift" and abs(size) in [p * FPS for p in SPEEDS] else 1)
@@ -218,6 +218,19 @@ def run_one(model, clips, minutes, kind, size, rng) -> dict:
         "score_s": t1 - t0,
         "fit_s": t2 - t1,
     }
+    if dump is not None:  # the evidence, to refit profiles without scoring again
+        rec["dump"] = str(dump)
+        np.savez_compressed(
+            dump,
+            t_s=st.t_s,
+            centre=st.centre,
+            num=st.num,
+            den=st.den,
+            frames=st.frames,
+            start_s=st.start_s,
+            cuts_s=np.asarray(prog.cuts_s),
+            logit_scale=model.logit_scale,
+        )
     if prof and prof.kind == "drift" and prof.drift_frames_per_s is not None:
         rec["rate_ms_per_min"] = prof.drift_frames_per_s / FPS * 1000 * 60
     if prof and prof.kind == "steps" and t_change is not None:
@@ -290,18 +303,27 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     ap.add_argument("--only", default="", help="run only conditions whose name contains this")
+    ap.add_argument("--minutes", default="1,3,10", help="programme lengths to run")
+    ap.add_argument("--dump", default="", help="save each programme's evidence here (.npz)")
     args = ap.parse_args()
     model, cal = fcnsync.load_model(device="cpu"), fcnsync.load_calibration()
     clips = load_clips(model, cal)
     print(f"{len(clips)} dev clips read with confidence, {sum(c.duration_s for c in clips):.0f} s")
     rng = np.random.default_rng(args.seed)
     recs = []
+    lengths = {float(m) for m in args.minutes.split(",")}
+    dump = Path(args.dump) if args.dump else None
+    if dump is not None:
+        dump.mkdir(parents=True, exist_ok=True)
     for minutes, reps in ((1, args.reps_1), (3, args.reps_3), (10, args.reps_10)):
+        if minutes not in lengths:
+            continue
         for name, kind, size in conditions():
             if args.only not in name:
                 continue
             for _ in range(reps):
-                rec = run_one(model, clips, minutes, kind, size, rng)
+                path = dump / f"p{len(recs):04d}.npz" if dump is not None else None
+                rec = run_one(model, clips, minutes, kind, size, rng, path)
                 rec["condition"] = name
                 recs.append(rec)
             print(

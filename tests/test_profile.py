@@ -125,6 +125,38 @@ def test_a_drift_beyond_the_search_range_is_followed():
     assert prof.drift_frames_per_s == pytest.approx(rate, rel=0.1)
 
 
+def _followed(profile, seconds: int, quiet=lambda t: False) -> Stretches:
+    """Stretches scored as detect scores them: 5-s pieces, each searched where the follower
+    says; seconds where ``quiet(t)`` hold no evidence (no face or no speech)."""
+    follower = Follower(MAX_LAG, SCALE)
+    parts = []
+    for p in range(seconds // 5):
+        t0 = 5.0 * p
+        c = follower.predict(t0 + 2.5)
+        piece = stretches(profile, seconds, seed=p, centre=lambda t, c=c: c)
+        piece = piece.select(np.flatnonzero((piece.t_s >= t0) & (piece.t_s < t0 + 5)))
+        silent = np.array([quiet(t) for t in piece.t_s], dtype=bool)
+        piece.frames[silent], piece.num[silent], piece.den[silent] = 0, 0, 0
+        follower.add(piece)
+        parts.append(piece)
+    return Stretches.concat(parts, MAX_LAG)
+
+
+def test_a_followed_drift_is_carried_through_a_stretch_without_evidence():
+    # 20 s without a talking face while the offset walks 20 frames, beyond the search range
+    st = _followed(lambda t: 1.0 * t, 90, quiet=lambda t: 30 <= t < 50)
+    after = st.t_s > 55
+    assert np.all(np.abs(st.centre[after] - st.t_s[after]) < MAX_LAG - 3)  # found again
+    prof = fit_profile(st, SCALE)
+    assert prof is not None and prof.kind == "drift"
+    assert prof.drift_frames_per_s == pytest.approx(1.0, rel=0.1)
+
+
+def test_a_drift_that_stops_is_not_carried_on():
+    st = _followed(lambda t: min(t, 30.0), 90)
+    assert np.all(np.abs(st.centre[st.t_s > 45] - 30) < 8)  # the search stays with the offset
+
+
 def test_a_few_seconds_or_an_implausibly_steep_line_do_not_move_the_search():
     # seven seconds of a new face on a line falling 1 frame per second: too short a trend
     few = stretches(lambda t: 4.0 - t, 60, noise=0.05).select(np.arange(7))

@@ -35,6 +35,12 @@ FOLLOW_AGREE_FRAMES = 2  # ... and how close its stretches must peak to that lin
 FOLLOW_AGREE_SHARE = 0.3  # ... this share of them (chance: 5 lags in 31, 16 %)
 FOLLOW_MIN_SPAN_S = 10.0  # the search moves only on evidence spanning this long
 FOLLOW_MAX_RATE = 1.5  # frames per second: the fastest drift it follows (4 % is 1 at 25 fps)
+# where the recent evidence no longer shows the offset (a stretch of faces that say little),
+# the search coasts along a steady drift it has followed: the rate of its last moves made on
+# evidence, at least this many of them within this long, their rates agreeing this closely
+COAST_MOVES = 3
+COAST_S = 60.0
+COAST_AGREE = 0.25
 GRID_STEP = 0.25  # frames: resolution of the fitted offsets
 DRIFT_PARAMS = 1.0  # what a drift's rate costs in the BIC, in parameters
 STEP_PARAMS = 10.0  # ... and each change point (3 called most drifts steps: benchmarks/drift.py)
@@ -444,6 +450,28 @@ class Follower:
         self.logit_scale = logit_scale
         self.centre = 0
         self.parts: list[Stretches] = []
+        self.moves: list[tuple[float, float, float]] = []  # (time, offset, rate) of each move
+
+    def _coast(self, t_s: float, shown: bool) -> int:
+        """The centre where the recent evidence shows no line (``shown`` False) and the last
+        moves followed a steady drift (``COAST_MOVES`` within ``COAST_S``, rates agreeing
+        within ``COAST_AGREE``): that drift carried on to ``t_s``. Evidence that shows a line,
+        even another one (a drift that stopped), is followed instead."""
+        if shown:
+            return self.centre
+        recent = [m for m in self.moves if m[0] > t_s - COAST_S][-COAST_MOVES:]
+        if len(recent) < COAST_MOVES:
+            return self.centre
+        rates = np.array([m[2] for m in recent])
+        steady = float(rates.mean())
+        if np.any(np.sign(rates) != np.sign(steady)) or rates.std() > COAST_AGREE * abs(steady):
+            return self.centre
+        t_last, off_last, _ = recent[-1]
+        pred = off_last + steady * (t_s - t_last)
+        if abs(pred - self.centre) >= FOLLOW_AT_FRAMES:
+            step = float(np.clip(pred - self.centre, -self.max_lag, self.max_lag))
+            self.centre = int(round(self.centre + step))
+        return self.centre
 
     def add(self, st: Stretches) -> None:
         self.parts.append(st)
@@ -460,28 +488,32 @@ class Follower:
         st = Stretches.concat(self.parts, self.max_lag)
         recent = (st.t_s > t_s - FOLLOW_WINDOW_S) & (st.t_s <= t_s) & (st.frames > 0)
         if recent.sum() < 4:
-            return self.centre
+            return self._coast(t_s, False)
         st = st.select(np.flatnonzero(recent))
         ev = Evidence(st, fit_temperature(st, self.logit_scale))
         t = st.t_s
         if t.max() - t.min() < FOLLOW_MIN_SPAN_S:
-            return self.centre  # a few seconds of a new face are no trend yet
+            return self._coast(t_s, False)  # a few seconds of a new face are no trend yet
         t0 = float(t.mean())
         # a robust line through each second's own peak (Theil-Sen): seconds that lost the
         # offset, or never had it, peak anywhere and must not tilt it
         peaks = ev.grid[np.argmax(ev.ll, axis=1)].astype(float)
         a, b = _theil_sen(t, peaks, t0)
         if abs(b) > FOLLOW_MAX_RATE:
-            return self.centre  # faster than any drift it is meant to follow: noise
-        now, pred = a + b * (float(t.max()) - t0), a + b * (t_s - t0)
-        if abs(now - self.centre) < FOLLOW_AT_FRAMES and abs(pred - self.centre) < FOLLOW_AT_FRAMES:
-            return self.centre  # neither where it is nor where it heads is near the range's edge
+            return self._coast(t_s, False)  # faster than any drift it is meant to follow: noise
         line = a + b * (t - t0)
         on_line = np.abs(peaks - line) <= FOLLOW_AGREE_FRAMES
+        shown = bool(on_line.mean() >= FOLLOW_AGREE_SHARE)
+        now, pred = a + b * (float(t.max()) - t0), a + b * (t_s - t0)
+        if abs(now - self.centre) < FOLLOW_AT_FRAMES and abs(pred - self.centre) < FOLLOW_AT_FRAMES:
+            # neither where it is nor where it heads is near the range's edge
+            return self._coast(t_s, shown)
         # what the seconds that follow the line say for it, against staying where we are
         gain = ev.at(line) - ev.at(np.full(len(t), float(self.centre)))
         gain = float(gain[on_line].sum())
         if gain > 2 * math.log(len(t)) and on_line.mean() >= FOLLOW_AGREE_SHARE:
             step = float(np.clip(pred - self.centre, -self.max_lag, self.max_lag))
             self.centre = int(round(self.centre + step))
-        return self.centre
+            self.moves.append((t_s, pred, b))
+            return self.centre
+        return self._coast(t_s, shown)
