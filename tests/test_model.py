@@ -175,3 +175,30 @@ def test_a_network_without_the_mouth_patch_reads_the_features_before_it(tmp_path
     with_patch = FCNSyncNet(ModelConfig(channels=8, embed_dim=4)).eval()
     a, b = score_sequences(with_patch, [seq, other_patch], 15)
     assert not np.allclose(a, b, atol=1e-4)  # the default network reads it
+
+
+def test_a_convolutional_patch_reader_sees_each_frame_alone_and_survives_a_checkpoint(tmp_path):
+    from fcnsync.features import LIP_DIMS, PATCH_FREE_DIMS
+    from fcnsync.model import FCNSyncNet, ModelConfig, checkpoint_dict, load_model
+
+    torch.manual_seed(0)
+    net = FCNSyncNet(ModelConfig(channels=8, embed_dim=4, patch_conv=4)).eval()
+    path = tmp_path / "conv.pt"
+    torch.save(checkpoint_dict(net), path)
+    loaded = load_model(path, device="cpu")
+    assert loaded.cfg.patch_conv == 4
+    rng = np.random.default_rng(0)
+    n = 60
+    seq = Sequence(
+        lips=rng.normal(0, 1, (n, LIP_DIMS)).astype(np.float32),
+        valid=np.ones(n, bool),
+        audio=rng.normal(0, 1, (AUDIO_PER_FRAME * (n + 2 * 40), N_MELS + 1)).astype(np.float32),
+        pad=40,
+    )
+    changed = Sequence(seq.lips.copy(), seq.valid, seq.audio, seq.pad)
+    changed.lips[30, PATCH_FREE_DIMS:] = rng.normal(0, 1, LIP_DIMS - PATCH_FREE_DIMS)
+    a, b = score_sequences(loaded, [seq, changed], 15)
+    assert np.allclose(a, score_sequences(net, [seq], 15)[0], atol=1e-6)
+    differs = np.flatnonzero(np.abs(a - b).max(axis=0) > 1e-6)
+    # one frame's patch reaches only the frames the visual convolutions span around it
+    assert len(differs) and differs.min() >= 30 - 12 and differs.max() <= 30 + 12

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import ModelError
+from .faces import PATCH_H, PATCH_W
 from .features import AUDIO_PER_FRAME, LIP_DIMS, N_MELS, PATCH_DIMS, PATCH_FREE_DIMS, mirror_lips
 
 DEFAULT_WEIGHTS = "fcnsync-v9.pt"
@@ -44,6 +45,9 @@ class ModelConfig:
     # lip_dims (features.PATCH_FREE_DIMS) of the features
     patch_dims: int = PATCH_DIMS
     patch_channels: int = 16
+    # 0: the patch's pixels are projected linearly; > 0: a small 2-D convolutional network
+    # with this many channels reads each frame's patch first (``PatchEncoder``)
+    patch_conv: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -56,6 +60,29 @@ def _block(c_in: int, c_out: int, kernel: int, stride: int = 1, dilation: int = 
     )
 
 
+class PatchEncoder(nn.Module):
+    """(B, PATCH_H * PATCH_W, T) mouth pixels -> (B, out, T): two strided 3x3 convolutions over
+    each frame's patch, then a linear map."""
+
+    def __init__(self, channels: int, out: int):
+        super().__init__()
+        c = channels
+        self.body = nn.Sequential(
+            nn.Conv2d(1, c, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(c),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(2 * c),
+            nn.ReLU(inplace=True),
+        )
+        self.head = nn.Linear(2 * c * ((PATCH_H + 3) // 4) * ((PATCH_W + 3) // 4), out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, t = x.shape
+        img = x.permute(0, 2, 1).reshape(b * t, 1, PATCH_H, PATCH_W)
+        return self.head(self.body(img).flatten(1)).view(b, t, -1).permute(0, 2, 1)
+
+
 class VisualEncoder(nn.Module):
     """(B, D, T) lip features (the first ``lip_dims`` of D are read) and (B, T) a face-valid
     flag -> (B, embed_dim, T)."""
@@ -65,9 +92,11 @@ class VisualEncoder(nn.Module):
         c = cfg.channels
         self.lip_dims = cfg.lip_dims
         self.base_dims = cfg.lip_dims - cfg.patch_dims
-        self.patch = (
-            nn.Conv1d(cfg.patch_dims, cfg.patch_channels, 1, bias=False) if cfg.patch_dims else None
-        )
+        self.patch: nn.Module | None = None
+        if cfg.patch_dims and cfg.patch_conv:
+            self.patch = PatchEncoder(cfg.patch_conv, cfg.patch_channels)
+        elif cfg.patch_dims:
+            self.patch = nn.Conv1d(cfg.patch_dims, cfg.patch_channels, 1, bias=False)
         dims = self.base_dims + (cfg.patch_channels if cfg.patch_dims else 0)
         in_ch = 2 * dims + 1  # positions, their frame-to-frame change, valid flag
         layers: list[nn.Module] = [_block(in_ch, c, cfg.visual_kernel)]
