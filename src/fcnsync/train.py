@@ -58,9 +58,7 @@ class TrainConfig:
     seed: int = 0
     save_every: int = 250
     threads: int = 2
-    model: dict = field(
-        default_factory=lambda: {"channels": 64, "embed_dim": 32, "dropout": 0.3, "patch_conv": 8}
-    )
+    model: dict = field(default_factory=lambda: {"channels": 64, "embed_dim": 32, "dropout": 0.3})
     screen_steps: int = 500  # a first model, trained this long, screens the labels
     screen_max_offset: float = 1.5  # clips it finds further off than this (frames) are "off"
     # what happens to a clip found off: "set_aside" (left out), "realign" (its audio moved by
