@@ -58,6 +58,41 @@ def test_drift_is_found_with_its_sign_and_rate(rate):
     assert np.sign(off1 - off0) == np.sign(rate)
 
 
+def _scenes(seconds: int, length: float, seed: int) -> tuple[list[float], np.ndarray]:
+    """Cuts every ``length`` seconds and each scene's own small offset (frames)."""
+    cuts = list(np.arange(length, seconds, length))
+    return cuts, np.random.default_rng(seed).normal(0, 0.3, len(cuts) + 1)
+
+
+def test_a_slow_drift_read_through_scenes_of_their_own_small_offsets_is_a_drift_at_its_rate():
+    # 40 ms per minute over 3 minutes (3 frames), each 9-s shot with its own sync (sd 0.3
+    # frames) and its own clarity: a line through all seconds at once leans on the clearest
+    # shots, one through the shots counts each once
+    rate = 40 / 1000 * FPS / 60
+    found = []
+    for seed in range(10):
+        cuts, own = _scenes(180, 9.0, seed)
+        which = np.searchsorted(cuts, np.arange(180) + 0.5, side="right")  # each second's shot
+        st = stretches(lambda t, o=own, k=which: rate * t + o[k[int(t)]], 180, seed, noise=0.05)
+        clarity = np.random.default_rng(seed + 10).uniform(0.05, 1.0, len(own))
+        w = clarity[which]
+        st.num, st.den, st.frames = st.num * w[:, None], st.den * w[:, None], st.frames * w
+        prof = fit_profile(st, SCALE, cuts_s=cuts)
+        assert prof is not None
+        found.append(prof.drift_frames_per_s if prof.kind == "drift" else np.nan)
+    err_ms_per_min = np.abs(np.array(found) - rate) / FPS * 60 * 1000
+    assert np.all(err_ms_per_min <= 10)
+
+
+def test_a_staircase_of_small_steps_one_way_is_a_drift_and_a_real_edit_stays_a_step():
+    stairs = lambda t: 1.2 * ((t >= 60) + (t >= 120))  # noqa: E731
+    prof = fit_profile(stretches(stairs, 180, noise=0.05), SCALE, cuts_s=[60.0, 120.0])
+    assert prof is not None and prof.kind == "drift" and prof.drift_frames_per_s > 0
+    edit = lambda t: 1.2 * (t >= 60) + 3.0 * (t >= 120)  # noqa: E731
+    prof = fit_profile(stretches(edit, 180, noise=0.05), SCALE, cuts_s=[60.0, 120.0])
+    assert prof is not None and prof.kind == "steps" and len(prof.change_s) == 2
+
+
 def test_a_few_seconds_sloping_are_not_called_a_drift():
     # 8 frames over 5 s (as some short real clips read, a rival lag taking over): too little
     # time to tell a speed difference from a wrong peak; the same slope over a minute is a drift

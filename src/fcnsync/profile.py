@@ -27,7 +27,10 @@ MIN_SEGMENT_S = 8.0  # a step needs at least this much time with evidence on eac
 # sides are (a few seconds' slope is more often a rival lag than a speed difference)
 MIN_DRIFT_SPAN_S = 2 * MIN_SEGMENT_S
 MAX_STEPS = 8  # change points searched for at most
-POOL_S = 10.0  # seconds pooled when a drift's rate is first guessed
+POOL_S = 10.0  # seconds pooled when a drift's rate is first guessed (and its scenes cut to)
+SCENE_MIN_PROMINENCE = 2.0  # log-likelihood a piece's best offset must stand out by
+STAIR_MAX_STEP = 1.5  # frames: change points no larger than this, all one way, are a drift
+SCENE_PIECE_S = 20.0  # ... and the longest piece a scene is read in
 NEIGHBOURS_S = 2.0  # the evidence this close in time says what a stretch should have shown
 FOLLOW_AT_FRAMES = 5  # the search is re-centred once the offset is this far from its centre
 FOLLOW_WINDOW_S = 20.0  # the recent evidence that says where the offset is heading
@@ -284,6 +287,35 @@ def _zoom_line(
     return best
 
 
+def _scene_line(ev: Evidence, t: np.ndarray, cuts_s: Sequence[float]) -> tuple[float, float] | None:
+    """A drift's line (offset = a + b * (t - mean t)) from the scenes: each stretch between two
+    cuts (cut further into pieces of at most ``POOL_S``) read as one constant offset, and a
+    robust line (Theil-Sen) through those, so that every scene counts once and a few scenes
+    with their own small offset (each shot's own sync) do not tilt it as they tilt a line
+    fitted to all seconds at once, where the clearest scenes weigh most. None with fewer than
+    three pieces that stand out from their own lag curve."""
+    t0 = float(t.mean())
+    bounds = sorted(c for c in cuts_s if t[0] < c < t[-1])
+    edges = []
+    for a, b in zip([float(t[0]) - 1e-6, *bounds], [*bounds, float(t[-1]) + 1e-6], strict=True):
+        n = max(1, math.ceil((b - a) / SCENE_PIECE_S))
+        edges += list(np.linspace(a, b, n + 1)[:-1])
+    edges.append(float(t[-1]) + 1e-6)
+    xs, ys = [], []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        rows = np.flatnonzero((t >= a) & (t < b))
+        if len(rows) < 2:
+            continue
+        off, top = ev.constant(rows)
+        if top - float(np.median(ev.ll[rows].sum(axis=0))) < SCENE_MIN_PROMINENCE:
+            continue  # a piece whose lag curve has no clear peak says nothing of the line
+        xs.append(float(t[rows].mean()))
+        ys.append(off)
+    if len(xs) < 3:
+        return None
+    return _theil_sen(np.array(xs), np.array(ys), t0)
+
+
 def _fit_at_slope(ev: Evidence, t: np.ndarray, b: float, a0: float) -> float:
     """The log-likelihood of the best line with slope ``b`` (frames per second), its
     intercept searched around ``a0``."""
@@ -399,7 +431,19 @@ def fit_profile(
     if not splits:
         scores["steps"] = -np.inf
     kind = max(scores, key=lambda k: scores[k])
+    if kind == "steps" and len(splits) >= 2 and np.isfinite(scores["drift"]):
+        # a staircase of small steps all one way is how a slow drift reads where each scene
+        # has its own small offset: a drift, not a series of edits
+        bounds = [0, *splits, n]
+        levels = [
+            ev.constant(np.arange(x, y))[0] for x, y in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
+        rises = np.diff(levels)
+        if np.all(np.abs(rises) <= STAIR_MAX_STEP) and abs(np.sign(rises).sum()) == len(rises):
+            kind = "drift"
     if kind == "drift":
+        # the evidence decides that the offset drifts; its scenes say at what rate
+        a, b = _scene_line(ev, t, cuts_s) or (a, b)
         segs = [(start, end, a + b * (start - t0), a + b * (end - t0))]
         return Profile("drift", segs, b, [], scores, beta)
     if kind == "steps":
