@@ -158,6 +158,9 @@ def test_a_drift_beyond_the_search_range_is_followed():
     prof = fit_profile(st, SCALE)
     assert prof is not None and prof.kind == "drift"
     assert prof.drift_frames_per_s == pytest.approx(rate, rel=0.1)
+    # cut into shots, each of which walks 7 frames: its rate is still the line's
+    prof = fit_profile(st, SCALE, cuts_s=list(np.arange(7.0, 60.0, 7.0)))
+    assert prof is not None and prof.drift_frames_per_s == pytest.approx(rate, rel=0.1)
 
 
 def _followed(profile, seconds: int, quiet=lambda t: False) -> Stretches:

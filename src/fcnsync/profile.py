@@ -442,8 +442,11 @@ def fit_profile(
         if np.all(np.abs(rises) <= STAIR_MAX_STEP) and abs(np.sign(rises).sum()) == len(rises):
             kind = "drift"
     if kind == "drift":
-        # the evidence decides that the offset drifts; its scenes say at what rate
-        a, b = _scene_line(ev, t, cuts_s) or (a, b)
+        # the evidence decides that the offset drifts; its scenes say at what rate, where the
+        # drift is slow enough for a piece of a scene to hold one offset (a fast one, a speed
+        # change of a few per cent, keeps the line fitted to every second)
+        if abs(b) * SCENE_PIECE_S <= TOLERANCE_FRAMES:
+            a, b = _scene_line(ev, t, cuts_s) or (a, b)
         segs = [(start, end, a + b * (start - t0), a + b * (end - t0))]
         return Profile("drift", segs, b, [], scores, beta)
     if kind == "steps":
