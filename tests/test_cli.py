@@ -185,3 +185,18 @@ def test_a_parquet_folder_without_pyarrow_is_one_line_and_exit_2(tmp_path):
     r = _run_without("pyarrow", ["select", str(tmp_path / "scan.parquet")])
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and "fcnsync[ray]" in r.stderr
+
+
+def test_the_monitor_options_default_to_the_library_constants():
+    # cli.py keeps the monitor module (and torch) out of `--help`, so it restates these
+    # defaults; they must stay the library's own
+    import inspect
+
+    from fcnsync import monitor as mon
+    from fcnsync.cli import monitor_cmd
+
+    defaults = {p.name: p.default for p in monitor_cmd.params}
+    signature = inspect.signature(mon.monitor).parameters
+    assert defaults["alarm_confidence"] == mon.ALARM_MIN_CONFIDENCE
+    assert defaults["alarm_agree_ms"] == mon.ALARM_AGREE_MS
+    assert defaults["alarm_windows"] == signature["alarm_windows"].default

@@ -247,22 +247,30 @@ def _fit_line(ev: Evidence, t: np.ndarray) -> tuple[float, float, float]:
     return max((_zoom_line(ev, t, t0, a, b) for a, b in guesses), key=lambda r: r[2])
 
 
+def _piece_offsets(
+    ev: Evidence, t: np.ndarray, edges: Sequence[float], min_rows: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each piece of time between consecutive ``edges`` (with at least ``min_rows`` stretches)
+    read as one constant offset: its middle (s), offset (frames) and prominence (how far its
+    best log-likelihood stands above the median of its lag curve)."""
+    xs, ys, proms = [], [], []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        rows = np.flatnonzero((t >= a) & (t < b))
+        if len(rows) < max(min_rows, 1):
+            continue
+        off, top = ev.constant(rows)
+        xs.append(float(t[rows].mean()))
+        ys.append(off)
+        proms.append(top - float(np.median(ev.ll[rows].sum(axis=0))))
+    return np.array(xs), np.array(ys), np.array(proms)
+
+
 def _pooled_line(ev: Evidence, t: np.ndarray, t0: float) -> tuple[float, float]:
     """A first guess at the line: the constant offset of each window of ``POOL_S`` seconds,
     a line through them weighted by how clearly each stands out."""
-    edges = np.arange(t.min(), t.max() + POOL_S, POOL_S)
-    xs, ys, ws = [], [], []
-    for a, b in zip(edges[:-1], edges[1:], strict=True):
-        rows = np.flatnonzero((t >= a) & (t < b))
-        if len(rows) == 0:
-            continue
-        off, top = ev.constant(rows)
-        prominence = top - float(np.median(ev.ll[rows].sum(axis=0)))
-        xs.append(float(t[rows].mean()))
-        ys.append(off)
-        ws.append(max(prominence, 1e-6))
+    xs, ys, proms = _piece_offsets(ev, t, list(np.arange(t.min(), t.max() + POOL_S, POOL_S)))
     if len(xs) >= 2:
-        slope, icpt = np.polyfit(np.array(xs) - t0, ys, 1, w=np.sqrt(ws))
+        slope, icpt = np.polyfit(xs - t0, ys, 1, w=np.sqrt(np.maximum(proms, 1e-6)))
         return float(icpt), float(slope)
     return ev.constant()[0], 0.0
 
@@ -289,7 +297,7 @@ def _zoom_line(
 
 def _scene_line(ev: Evidence, t: np.ndarray, cuts_s: Sequence[float]) -> tuple[float, float] | None:
     """A drift's line (offset = a + b * (t - mean t)) from the scenes: each stretch between two
-    cuts (cut further into pieces of at most ``POOL_S``) read as one constant offset, and a
+    cuts (cut further into pieces of at most ``SCENE_PIECE_S``) read as one constant offset, and a
     robust line (Theil-Sen) through those, so that every scene counts once and a few scenes
     with their own small offset (each shot's own sync) do not tilt it as they tilt a line
     fitted to all seconds at once, where the clearest scenes weigh most. None with fewer than
@@ -301,19 +309,11 @@ def _scene_line(ev: Evidence, t: np.ndarray, cuts_s: Sequence[float]) -> tuple[f
         n = max(1, math.ceil((b - a) / SCENE_PIECE_S))
         edges += list(np.linspace(a, b, n + 1)[:-1])
     edges.append(float(t[-1]) + 1e-6)
-    xs, ys = [], []
-    for a, b in zip(edges[:-1], edges[1:], strict=True):
-        rows = np.flatnonzero((t >= a) & (t < b))
-        if len(rows) < 2:
-            continue
-        off, top = ev.constant(rows)
-        if top - float(np.median(ev.ll[rows].sum(axis=0))) < SCENE_MIN_PROMINENCE:
-            continue  # a piece whose lag curve has no clear peak says nothing of the line
-        xs.append(float(t[rows].mean()))
-        ys.append(off)
-    if len(xs) < 3:
+    xs, ys, proms = _piece_offsets(ev, t, edges, min_rows=2)
+    clear = proms >= SCENE_MIN_PROMINENCE  # a piece without a clear peak says nothing of it
+    if clear.sum() < 3:
         return None
-    return _theil_sen(np.array(xs), np.array(ys), t0)
+    return _theil_sen(xs[clear], ys[clear], t0)
 
 
 def _fit_at_slope(ev: Evidence, t: np.ndarray, b: float, a0: float) -> float:
@@ -431,13 +431,11 @@ def fit_profile(
     if not splits:
         scores["steps"] = -np.inf
     kind = max(scores, key=lambda k: scores[k])
+    bounds = [0, *splits, n]
+    levels = [ev.constant(np.arange(x, y))[0] for x, y in zip(bounds[:-1], bounds[1:], strict=True)]
     if kind == "steps" and len(splits) >= 2 and np.isfinite(scores["drift"]):
         # a staircase of small steps all one way is how a slow drift reads where each scene
         # has its own small offset: a drift, not a series of edits
-        bounds = [0, *splits, n]
-        levels = [
-            ev.constant(np.arange(x, y))[0] for x, y in zip(bounds[:-1], bounds[1:], strict=True)
-        ]
         rises = np.diff(levels)
         if np.all(np.abs(rises) <= STAIR_MAX_STEP) and abs(np.sign(rises).sum()) == len(rises):
             kind = "drift"
@@ -457,12 +455,8 @@ def fit_profile(
             mid = 0.5 * (t[k - 1] + t[k])
             inside = [c for c in cuts_s if t[k - 1] < c < t[k]]
             changes.append(float(min(inside, key=lambda c: abs(c - mid)) if inside else mid))
-        bounds = [0, *splits, n]
         edges = [start, *changes, end]
-        segs = []
-        for i, (x, y) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
-            off = ev.constant(np.arange(x, y))[0]
-            segs.append((float(edges[i]), float(edges[i + 1]), off, off))
+        segs = [(float(edges[i]), float(edges[i + 1]), off, off) for i, off in enumerate(levels)]
         return Profile("steps", segs, None, changes, scores, beta)
     return Profile("constant", [(start, end, c_off, c_off)], None, [], scores, beta)
 
