@@ -220,16 +220,13 @@ def run_one(model, clips, minutes, kind, size, rng, dump: Path | None = None) ->
     }
     if dump is not None:  # the evidence, to refit profiles without scoring again
         rec["dump"] = str(dump)
+        arrays = {}
+        for prefix, part in (("", st), ("parts_", st.parts)):
+            if part is not None:
+                for key in ("t_s", "centre", "num", "den", "frames", "start_s"):
+                    arrays[prefix + key] = getattr(part, key)
         np.savez_compressed(
-            dump,
-            t_s=st.t_s,
-            centre=st.centre,
-            num=st.num,
-            den=st.den,
-            frames=st.frames,
-            start_s=st.start_s,
-            cuts_s=np.asarray(prog.cuts_s),
-            logit_scale=model.logit_scale,
+            dump, cuts_s=np.asarray(prog.cuts_s), logit_scale=model.logit_scale, **arrays
         )
     if prof and prof.kind == "drift" and prof.drift_frames_per_s is not None:
         rec["rate_ms_per_min"] = prof.drift_frames_per_s / FPS * 1000 * 60

@@ -111,6 +111,48 @@ def test_a_step_is_found_at_its_time_with_its_size(size):
     assert after - before == pytest.approx(size, abs=1.0)
 
 
+def stretches_in_parts(profile, seconds: int, parts: int = 5, seed: int = 0) -> Stretches:
+    """As ``stretches``, but each second built from ``parts`` parts of 4 frames each, whose
+    lag curves peak at the offset at the part's own time, and kept (``Stretches.parts``)."""
+    fine = stretches(profile, seconds * parts, seed)  # one "second" per part, then rescaled
+    width = 1.0 / parts
+    fine.t_s, fine.start_s = fine.t_s * width, fine.start_s * width
+    lags = np.arange(-MAX_LAG, MAX_LAG + 1)
+    rng = np.random.default_rng(seed)
+    curves = np.stack([0.3 * np.exp(-0.5 * ((lags + profile(t)) / 1.2) ** 2) for t in fine.t_s])
+    fine.num = (curves + 0.15 * rng.standard_normal(curves.shape)) * 4
+    fine.den, fine.frames = np.full(curves.shape, 4.0), np.full(len(curves), 4.0)
+    k = np.arange(seconds)
+    st = Stretches(
+        t_s=k + 0.5,
+        centre=np.zeros(seconds, int),
+        num=fine.num.reshape(seconds, parts, -1).sum(axis=1),
+        den=fine.den.reshape(seconds, parts, -1).sum(axis=1),
+        frames=fine.frames.reshape(seconds, parts).sum(axis=1),
+        start_s=k.astype(float),
+        parts=fine,
+    )
+    return st
+
+
+@pytest.mark.parametrize("at", [70.4, 70.6])  # 0.4 s from the nearest whole second
+def test_a_step_within_a_second_is_placed_within_a_part_of_it(at):
+    errors = {"seconds": [], "parts": []}
+    for seed in range(6):
+        st = stretches_in_parts(lambda t: -2.0 + 5 * (t >= at), 150, seed=seed)
+        for key, ev in (("parts", st), ("seconds", st.select(np.arange(150)))):
+            if key == "seconds":
+                ev.parts = None
+            prof = fit_profile(ev, SCALE)
+            assert prof is not None and prof.kind == "steps" and len(prof.change_s) == 1
+            errors[key].append(abs(prof.change_s[0] - at))
+    # whole seconds place it at a second's edge, 0.4 s off; the parts, mostly within a part
+    # (0.2 s) of it, and never further off than the seconds
+    assert sum(e <= 0.21 for e in errors["parts"]) >= 5
+    assert max(errors["parts"]) <= max(errors["seconds"]) + 1e-6
+    assert np.mean(errors["parts"]) < np.mean(errors["seconds"])
+
+
 def test_a_step_in_a_gap_of_evidence_is_placed_at_the_scene_cut_there():
     st = stretches(lambda t: -2.0 + 5 * (t >= 70.0), 150)
     st.frames[(st.t_s > 66) & (st.t_s < 72)] = 0  # a new shot: no face tracked for a while

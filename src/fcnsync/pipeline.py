@@ -31,6 +31,7 @@ from .sync import Estimate, curve_from_sums, estimate, frame_weights
 DEFAULT_MAX_LAG = 15  # frames searched each way (+-600 ms at 25 fps)
 MIN_TRACK_FRAMES = 10  # shorter face tracks are not scored
 SERIES_STEP_S = 1.0  # the evidence-over-time series has one point per this many seconds
+STRETCH_PARTS = 5  # ... and each second's evidence is kept in this many parts, to place a change
 SEGMENT_S = 60.0  # long files are scored in stretches of this length as they are decoded
 FOLLOW_PIECE_S = 5.0  # a drift is followed by re-centring the search this often (seconds)
 
@@ -260,28 +261,50 @@ def error_result(path: str, message: str, elapsed_s: float | None = None) -> Res
 
 
 def stretch_sums(
-    scores: np.ndarray, weights: np.ndarray, fps: float, start_s: float, centre: int = 0
+    scores: np.ndarray,
+    weights: np.ndarray,
+    fps: float,
+    start_s: float,
+    centre: int = 0,
+    parts: int = STRETCH_PARTS,
 ) -> Stretches:
     """One stretch per ``SERIES_STEP_S`` of a track's (2L+1, T) lag scores and weights, whose
     first frame is at ``start_s`` and whose search was centred on ``centre`` frames: the lag
-    sums and the frames with a face and speech (``profile.Stretches``)."""
+    sums and the frames with a face and speech (``profile.Stretches``), and the same sums over
+    ``parts`` consecutive parts of each stretch (its ``parts``; none with ``parts`` 0)."""
     step = max(1, round(SERIES_STEP_S * fps))
     mid = (len(weights) - 1) // 2
-    starts = np.arange(0, scores.shape[1], step)
-    num = np.add.reduceat(scores * weights, starts, axis=1).T if len(starts) else None
-    if num is None:
+    n = scores.shape[1]
+    if n == 0:
         return Stretches.empty(mid)
-    den = np.add.reduceat(weights, starts, axis=1).T
-    used = np.add.reduceat((weights[mid] > 0.5).astype(np.float64), starts)
-    ends = np.minimum(starts + step, scores.shape[1])
-    return Stretches(
-        t_s=start_s + (starts + ends) / 2 / fps,
-        centre=np.full(len(starts), centre, dtype=int),
-        num=num.astype(np.float64),
-        den=den.astype(np.float64),
-        frames=used,
-        start_s=start_s + starts / fps,
-    )
+    starts = np.arange(0, n, step)
+    ends = np.minimum(starts + step, n)
+
+    def sums(a: np.ndarray, b: np.ndarray, t_a: np.ndarray, t_b: np.ndarray) -> Stretches:
+        # sums over frames a:b (end exclusive), by differences of running sums
+        run = np.zeros((len(weights), n + 1))
+        np.cumsum(scores * weights, axis=1, out=run[:, 1:])
+        num = (run[:, b] - run[:, a]).T
+        np.cumsum(weights, axis=1, out=run[:, 1:])
+        den = (run[:, b] - run[:, a]).T
+        used = np.concatenate([[0.0], np.cumsum(weights[mid] > 0.5)])
+        return Stretches(
+            t_s=start_s + (t_a + t_b) / 2 / fps,
+            centre=np.full(len(a), centre, dtype=int),
+            num=num.astype(np.float64),
+            den=den.astype(np.float64),
+            frames=used[b] - used[a],
+            start_s=start_s + t_a / fps,
+        )
+
+    st = sums(starts, ends, starts, ends)
+    if parts > 0:
+        # each stretch's frames cut into ``parts`` (as equal as whole frames allow; a part of
+        # the last, short stretch may be empty, its time still within the stretch)
+        cut = starts[:, None] + np.round(np.arange(parts + 1)[None, :] * step / parts).astype(int)
+        a, b = cut[:, :-1].ravel(), cut[:, 1:].ravel()
+        st.parts = sums(np.minimum(a, n), np.minimum(b, n), a, b)
+    return st
 
 
 def _series(st: Stretches, fps: float, cal: Calibration, scale: float) -> list[dict]:  # type: ignore[type-arg]

@@ -48,7 +48,9 @@ GRID_STEP = 0.25  # frames: resolution of the fitted offsets
 DRIFT_PARAMS = 1.0  # what a drift's rate costs in the BIC, in parameters
 STEP_PARAMS = 10.0  # ... and each change point (3 called most drifts steps: benchmarks/drift.py)
 VARYING = ("drift", "steps")  # the profiles whose offset does not hold through the file
+PLACE_S = 2.0  # seconds around a change point searched for its place within a second
 CUT_PRIOR = 3.0  # log-likelihood a change point at a scene cut is preferred by (edits are cuts)
+PLACE_CUT_PRIOR = 3.0  # ... and when it is placed within a second
 
 
 @dataclass
@@ -58,7 +60,10 @@ class Stretches:
     ``t_s`` (S,) stretch middles in seconds, ``centre`` (S,) int: the offset (frames) each
     stretch's search was centred on, ``num``/``den`` (S, 2L+1): the sums over its frames of
     weight * score and of weight per lag (relative to the centre), ``frames`` (S,) the frames
-    with a face and speech that back it, ``start_s`` (S,) where each stretch begins."""
+    with a face and speech that back it, ``start_s`` (S,) where each stretch begins.
+    ``parts``: the same evidence in finer time, each stretch cut into the same number of
+    consecutive parts (rows ``i * K ... i * K + K - 1`` are stretch ``i``'s), by which a change
+    point is placed within a stretch; None where it was not kept."""
 
     t_s: np.ndarray
     centre: np.ndarray
@@ -66,10 +71,17 @@ class Stretches:
     den: np.ndarray
     frames: np.ndarray
     start_s: np.ndarray
+    parts: Stretches | None = None
 
     @property
     def max_lag(self) -> int:
         return (self.num.shape[1] - 1) // 2
+
+    @property
+    def parts_per_stretch(self) -> int:
+        if self.parts is None or not len(self.t_s):
+            return 0
+        return len(self.parts.t_s) // len(self.t_s)
 
     @classmethod
     def empty(cls, max_lag: int) -> Stretches:
@@ -80,6 +92,10 @@ class Stretches:
     @classmethod
     def concat(cls, parts: list[Stretches], max_lag: int) -> Stretches:
         parts = [p for p in parts if len(p.t_s)] or [cls.empty(max_lag)]
+        fine = None
+        fines = [p.parts for p in parts if p.parts is not None]
+        if len(fines) == len(parts) and len({p.parts_per_stretch for p in parts}) == 1:
+            fine = cls.concat(fines, max_lag)
         return cls(
             np.concatenate([p.t_s for p in parts]),
             np.concatenate([p.centre for p in parts]).astype(int),
@@ -87,9 +103,15 @@ class Stretches:
             np.concatenate([p.den for p in parts]),
             np.concatenate([p.frames for p in parts]),
             np.concatenate([p.start_s for p in parts]),
+            fine,
         )
 
     def select(self, keep: np.ndarray) -> Stretches:
+        fine = None
+        if self.parts is not None:
+            rows = np.arange(len(self.t_s))[keep]
+            k = self.parts_per_stretch
+            fine = self.parts.select((rows[:, None] * k + np.arange(k)[None, :]).ravel())
         return Stretches(
             self.t_s[keep],
             self.centre[keep],
@@ -97,6 +119,7 @@ class Stretches:
             self.den[keep],
             self.frames[keep],
             self.start_s[keep],
+            fine,
         )
 
 
@@ -384,6 +407,40 @@ def _fit_steps(
     return splits, float(ll)
 
 
+def _place_change(
+    fine: Evidence, at: float, before: float, after: float, cuts_s: Sequence[float]
+) -> float:
+    """Where, within ``PLACE_S`` of ``at``, the offset changes from ``before`` to ``after``
+    (frames), read from the stretches' parts (``fine``): the boundary that the parts on either
+    side of it best support (each part's log-likelihood of one offset against the other,
+    summed), placed midway across a gap without evidence, or at a scene cut inside it, and a
+    cut anywhere near preferred by ``CUT_PRIOR``."""
+    st = fine.st
+    rows = np.flatnonzero((np.abs(st.t_s - at) <= PLACE_S) & (st.frames > 0))
+    if len(rows) == 0:
+        return at
+    rows = rows[np.argsort(st.t_s[rows], kind="stable")]
+    gain = fine.at(np.full(len(st.t_s), before))[rows] - fine.at(np.full(len(st.t_s), after))[rows]
+    # boundary j (0..R) has parts rows[:j] before the change; its score: their gain summed
+    score = np.concatenate([[0.0], np.cumsum(gain)])
+    starts, mids = st.start_s[rows], st.t_s[rows]
+    ends = 2 * mids - starts
+    lo, hi = max(at - PLACE_S, float(starts[0]) - 0.5), min(at + PLACE_S, float(ends[-1]) + 0.5)
+    # where each boundary lies: midway between the last part before and the first after
+    left = np.concatenate([[lo], np.maximum.accumulate(ends)])
+    right = np.concatenate([starts, [hi]])
+    where = np.where(left <= right, 0.5 * (left + right), 0.5 * (np.r_[lo, mids] + np.r_[mids, hi]))
+    cands = [(float(score[j]), float(where[j])) for j in range(len(score))]
+    for c in cuts_s:
+        if abs(c - at) <= PLACE_S:
+            j = int(np.searchsorted(mids, c))
+            cands.append((float(score[j]) + PLACE_CUT_PRIOR, float(c)))
+    best = max(v for v, _ in cands)
+    # among equally good boundaries (a stretch without a part's evidence between them), the
+    # one nearest the stretches' own choice
+    return min((w for v, w in cands if v >= best - 1e-9), key=lambda w: abs(w - at))
+
+
 def fit_profile(
     st: Stretches,
     logit_scale: float,
@@ -449,12 +506,17 @@ def fit_profile(
         return Profile("drift", segs, b, [], scores, beta)
     if kind == "steps":
         # a change between two seconds of evidence is placed midway, or at the scene cut
-        # between them (nearest the middle) where there is one: edits happen at cuts
+        # between them (nearest the middle) where there is one: edits happen at cuts; then,
+        # where the stretches' parts were kept, within a part of a second near there
+        fine = Evidence(st.parts, beta) if st.parts is not None and len(st.parts.t_s) else None
         changes = []
-        for k in splits:
+        for i, k in enumerate(splits):
             mid = 0.5 * (t[k - 1] + t[k])
             inside = [c for c in cuts_s if t[k - 1] < c < t[k]]
-            changes.append(float(min(inside, key=lambda c: abs(c - mid)) if inside else mid))
+            at = float(min(inside, key=lambda c: abs(c - mid)) if inside else mid)
+            if fine is not None:
+                at = _place_change(fine, at, levels[i], levels[i + 1], cuts_s)
+            changes.append(at)
         edges = [start, *changes, end]
         segs = [(float(edges[i]), float(edges[i + 1]), off, off) for i, off in enumerate(levels)]
         return Profile("steps", segs, None, changes, scores, beta)
