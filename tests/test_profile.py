@@ -84,6 +84,35 @@ def test_a_slow_drift_read_through_scenes_of_their_own_small_offsets_is_a_drift_
     assert np.all(err_ms_per_min <= 10)
 
 
+def _shots_of_their_own(profile, seed: int) -> tuple[Stretches, list[float]]:
+    """Three minutes of shots of 4-16 s, each with its own small offset (sd 0.4 frames) on top
+    of ``profile`` and its own clarity."""
+    rng = np.random.default_rng(seed + 100)
+    ends = np.cumsum(rng.uniform(4, 16, 40))
+    cuts = list(ends[ends < 180])
+    own = rng.normal(0, 0.4, len(cuts) + 1)
+    clarity = rng.uniform(0.05, 1.0, len(cuts) + 1)
+    which = np.searchsorted(cuts, np.arange(180) + 0.5, side="right")
+    st = stretches(lambda t: profile(t) + own[which[int(t)]], 180, seed, noise=0.1)
+    w = clarity[which]
+    st.num, st.den, st.frames = st.num * w[:, None], st.den * w[:, None], st.frames * w
+    return st, cuts
+
+
+def test_a_slow_drift_whose_seconds_read_as_one_small_step_is_a_drift_where_its_shots_read_a_line():
+    # 40 ms per minute over 3 minutes: counted second by second, a few clear shots with their
+    # own offsets can make one step of 1-2 frames pay more than the line; the shots, each
+    # counted once, read the line. A real 2-frame edit stays a step.
+    rate = 40 / 1000 * FPS / 60
+    drift = [_shots_of_their_own(lambda t: rate * t, s) for s in range(30)]
+    edit = [_shots_of_their_own(lambda t: 2.0 * (t >= 94.3), s) for s in range(30)]
+    # (the seconds alone call 4 of the drifts steps)
+    kinds = [getattr(fit_profile(st, SCALE, cuts_s=cuts), "kind", None) for st, cuts in drift]
+    assert kinds.count("drift") >= 28
+    kinds = [getattr(fit_profile(st, SCALE, cuts_s=cuts), "kind", None) for st, cuts in edit]
+    assert kinds.count("steps") >= 28
+
+
 def test_a_staircase_of_small_steps_one_way_is_a_drift_and_a_real_edit_stays_a_step():
     stairs = lambda t: 1.2 * ((t >= 60) + (t >= 120))  # noqa: E731
     prof = fit_profile(stretches(stairs, 180, noise=0.05), SCALE, cuts_s=[60.0, 120.0])

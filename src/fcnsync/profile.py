@@ -30,6 +30,7 @@ MAX_STEPS = 8  # change points searched for at most
 POOL_S = 10.0  # seconds pooled when a drift's rate is first guessed (and its scenes cut to)
 SCENE_MIN_PROMINENCE = 2.0  # log-likelihood a piece's best offset must stand out by
 STAIR_MAX_STEP = 1.5  # frames: change points no larger than this, all one way, are a drift
+SMALL_STEP = 2.5  # ... and up to this, all one way, where the scenes read a line (drift)
 SCENE_PIECE_S = 20.0  # ... and the longest piece a scene is read in
 NEIGHBOURS_S = 2.0  # the evidence this close in time says what a stretch should have shown
 FOLLOW_AT_FRAMES = 5  # the search is re-centred once the offset is this far from its centre
@@ -318,14 +319,12 @@ def _zoom_line(
     return best
 
 
-def _scene_line(ev: Evidence, t: np.ndarray, cuts_s: Sequence[float]) -> tuple[float, float] | None:
-    """A drift's line (offset = a + b * (t - mean t)) from the scenes: each stretch between two
-    cuts (cut further into pieces of at most ``SCENE_PIECE_S``) read as one constant offset, and a
-    robust line (Theil-Sen) through those, so that every scene counts once and a few scenes
-    with their own small offset (each shot's own sync) do not tilt it as they tilt a line
-    fitted to all seconds at once, where the clearest scenes weigh most. None with fewer than
-    three pieces that stand out from their own lag curve."""
-    t0 = float(t.mean())
+def _scene_pieces(
+    ev: Evidence, t: np.ndarray, cuts_s: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each stretch of time between two cuts (cut further into pieces of at most
+    ``SCENE_PIECE_S``) read as one constant offset: the middles and offsets (frames) of the
+    pieces that stand out from their own lag curve (``SCENE_MIN_PROMINENCE``)."""
     bounds = sorted(c for c in cuts_s if t[0] < c < t[-1])
     edges = []
     for a, b in zip([float(t[0]) - 1e-6, *bounds], [*bounds, float(t[-1]) + 1e-6], strict=True):
@@ -334,9 +333,37 @@ def _scene_line(ev: Evidence, t: np.ndarray, cuts_s: Sequence[float]) -> tuple[f
     edges.append(float(t[-1]) + 1e-6)
     xs, ys, proms = _piece_offsets(ev, t, edges, min_rows=2)
     clear = proms >= SCENE_MIN_PROMINENCE  # a piece without a clear peak says nothing of it
-    if clear.sum() < 3:
+    return xs[clear], ys[clear]
+
+
+def _scene_line(ev: Evidence, t: np.ndarray, cuts_s: Sequence[float]) -> tuple[float, float] | None:
+    """A drift's line (offset = a + b * (t - mean t)) from the scenes (``_scene_pieces``): a
+    robust line (Theil-Sen) through their offsets, so that every scene counts once and a few
+    scenes with their own small offset (each shot's own sync) do not tilt it as they tilt a
+    line fitted to all seconds at once, where the clearest scenes weigh most. None with fewer
+    than three pieces."""
+    xs, ys = _scene_pieces(ev, t, cuts_s)
+    if len(xs) < 3:
         return None
-    return _theil_sen(xs[clear], ys[clear], t0)
+    return _theil_sen(xs, ys, float(t.mean()))
+
+
+def _scenes_read_a_line(
+    ev: Evidence, t: np.ndarray, cuts_s: Sequence[float], changes: Sequence[float]
+) -> bool:
+    """Whether the scenes' own offsets (``_scene_pieces``, also cut at ``changes``) lie along a
+    line at least as closely (sum of absolute differences) as along the levels between the
+    changes: how a slow drift reads where each shot has its own small offset, and the seconds,
+    counted as independent, make one shot's offset look like a step."""
+    xs, ys = _scene_pieces(ev, t, sorted([*cuts_s, *changes]))
+    if len(xs) < 2 * (len(changes) + 1) + 1:
+        return False
+    a, b = _theil_sen(xs, ys, 0.0)
+    side = np.searchsorted(np.sort(np.asarray(changes, dtype=float)), xs)
+    level = np.zeros_like(ys)
+    for i in np.unique(side):
+        level[side == i] = np.median(ys[side == i])
+    return float(np.abs(ys - a - b * xs).sum()) <= float(np.abs(ys - level).sum())
 
 
 def _fit_at_slope(ev: Evidence, t: np.ndarray, b: float, a0: float) -> float:
@@ -453,10 +480,12 @@ def fit_profile(
     drift's rate counts as ``drift_params`` parameters, a change point, searched over every
     position and able to stand in for a drift as a staircase, as ``step_params``). A drift
     or step smaller than ``TOLERANCE_FRAMES`` over the file is called constant, and so is a
-    drift over less than ``MIN_DRIFT_SPAN_S`` of evidence. A change
-    point is sought at a scene cut (``cuts_s``, seconds) first (``CUT_PRIOR``), and placed at
-    the cut where one lies between the seconds of evidence either side of it. None when there
-    is no evidence at all."""
+    drift over less than ``MIN_DRIFT_SPAN_S`` of evidence. Small steps all one way are a
+    drift where they form a staircase (``STAIR_MAX_STEP``) or where the scenes, each counted
+    once, lie along a line (``SMALL_STEP``). A change point is sought at a scene cut
+    (``cuts_s``, seconds) first (``CUT_PRIOR``), placed at the cut where one lies between the
+    seconds of evidence either side of it, and, where the stretches' parts were kept, within
+    a part of a second (``_place_change``). None when there is no evidence at all."""
     keep = st.frames > 0
     if keep.sum() < 2:
         return None
@@ -495,6 +524,17 @@ def fit_profile(
         # has its own small offset: a drift, not a series of edits
         rises = np.diff(levels)
         if np.all(np.abs(rises) <= STAIR_MAX_STEP) and abs(np.sign(rises).sum()) == len(rises):
+            kind = "drift"
+    if kind == "steps" and np.isfinite(scores["drift"]):
+        # a small step, or small steps all one way, that the scenes read as a line
+        rises = np.diff(levels)
+        mids = [0.5 * (t[k - 1] + t[k]) for k in splits]
+        one_way = abs(np.sign(rises).sum()) == len(rises)
+        if (
+            one_way
+            and np.all(np.abs(rises) <= SMALL_STEP)
+            and _scenes_read_a_line(ev, t, cuts_s, mids)
+        ):
             kind = "drift"
     if kind == "drift":
         # the evidence decides that the offset drifts; its scenes say at what rate, where the
