@@ -34,7 +34,7 @@ import fcnsync
 from fcnsync.cache import cache_path
 from fcnsync.features import MEL_RATE_HZ, LogMel, lip_features, normalise_mel, track_on_grid
 from fcnsync.pipeline import MIN_TRACK_FRAMES, followed_stretches, score_piece
-from fcnsync.profile import Follower, fit_profile
+from fcnsync.profile import Follower, Stretches, fit_profile
 from fcnsync.sync import curve_from_sums, estimate
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "avdata"
@@ -228,14 +228,41 @@ def run_one(model, clips, minutes, kind, size, rng, dump: Path | None = None) ->
         np.savez_compressed(
             dump, cuts_s=np.asarray(prog.cuts_s), logit_scale=model.logit_scale, **arrays
         )
+    return judged(rec, prof)
+
+
+def judged(rec: dict, prof) -> dict:
+    """The record with what the fitted profile found: its kind, a drift's rate, and the step
+    nearest the true one."""
+    for key in ("rate_ms_per_min", "change_s", "step_frames", "n_changes"):
+        rec.pop(key, None)
+    rec["called"] = prof.kind if prof else None
     if prof and prof.kind == "drift" and prof.drift_frames_per_s is not None:
         rec["rate_ms_per_min"] = prof.drift_frames_per_s / FPS * 1000 * 60
+    t_change = rec["truth_change_s"]
     if prof and prof.kind == "steps" and t_change is not None:
         k = int(np.argmin([abs(c - t_change) for c in prof.change_s]))
         rec["change_s"] = prof.change_s[k]
         rec["step_frames"] = prof.segments[k + 1][2] - prof.segments[k][2]
         rec["n_changes"] = len(prof.change_s)
     return rec
+
+
+def refit(recs: list[dict]) -> list[dict]:
+    """Fit the profiles again to the evidence each record's programme left (``--dump``): the
+    same programmes and scores, the current ``profile.fit_profile``."""
+    out = []
+    for rec in recs:
+        z = np.load(rec["dump"])
+        keys = ("t_s", "centre", "num", "den", "frames", "start_s")
+        st = Stretches(*[z[k] for k in keys])
+        if "parts_t_s" in z:
+            st.parts = Stretches(*[z["parts_" + k] for k in keys])
+        t0 = time.perf_counter()
+        prof = fit_profile(st, float(z["logit_scale"]), cuts_s=list(z["cuts_s"]))
+        rec["fit_s"] = time.perf_counter() - t0
+        out.append(judged(rec, prof))
+    return out
 
 
 def summarise(recs: list[dict]) -> list[str]:
@@ -302,7 +329,16 @@ def main() -> None:
     ap.add_argument("--only", default="", help="run only conditions whose name contains this")
     ap.add_argument("--minutes", default="1,3,10", help="programme lengths to run")
     ap.add_argument("--dump", default="", help="save each programme's evidence here (.npz)")
+    ap.add_argument(
+        "--refit",
+        default="",
+        help="a drift.json of a run made with --dump: refit its programmes' evidence, no scoring",
+    )
     args = ap.parse_args()
+    if args.refit:
+        recs = refit(json.loads(Path(args.refit).read_text()))
+        write(recs, Path(args.out))
+        return
     model, cal = fcnsync.load_model(device="cpu"), fcnsync.load_calibration()
     clips = load_clips(model, cal)
     print(f"{len(clips)} dev clips read with confidence, {sum(c.duration_s for c in clips):.0f} s")
@@ -331,6 +367,10 @@ def main() -> None:
                 ),
                 flush=True,
             )
+    write(recs, Path(args.out))
+
+
+def write(recs: list[dict], out: Path) -> None:
     lines = summarise(recs)
     fit = [r["fit_s"] for r in recs if r["minutes"] == 10]
     score = [r["score_s"] for r in recs if r["minutes"] == 10]
@@ -341,7 +381,6 @@ def main() -> None:
         )
     text = "\n".join(lines)
     print(text)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "drift.txt").write_text(text + "\n")
     (out / "drift.json").write_text(json.dumps(recs, indent=1) + "\n")
