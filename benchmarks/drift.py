@@ -14,6 +14,8 @@ resampled (a drift stretches its time axis, 4 % included; pitch is not changed, 
 resampled track would do). Only clips the model reads with confidence (status ok) are used.
 
     python benchmarks/drift.py [--reps-1 20 --reps-3 20 --reps-10 6] [--out benchmarks/results]
+    python benchmarks/drift.py --dump DIR ...   # keep each programme's evidence; then
+    python benchmarks/drift.py --refit benchmarks/results/drift.json   # refit it, no scoring
 
 The fix round trip of drifted and stepped programmes, made as real media files, is
 ``benchmarks/drift_fix.py``.
