@@ -141,27 +141,27 @@ def test_a_step_is_found_at_its_time_with_its_size(size):
 
 
 def stretches_in_parts(profile, seconds: int, parts: int = 5, seed: int = 0) -> Stretches:
-    """As ``stretches``, but each second built from ``parts`` parts of 4 frames each, whose
-    lag curves peak at the offset at the part's own time, and kept (``Stretches.parts``)."""
-    fine = stretches(profile, seconds * parts, seed)  # one "second" per part, then rescaled
-    width = 1.0 / parts
-    fine.t_s, fine.start_s = fine.t_s * width, fine.start_s * width
-    lags = np.arange(-MAX_LAG, MAX_LAG + 1)
-    rng = np.random.default_rng(seed)
-    curves = np.stack([0.3 * np.exp(-0.5 * ((lags + profile(t)) / 1.2) ** 2) for t in fine.t_s])
-    fine.num = (curves + 0.15 * rng.standard_normal(curves.shape)) * 4
-    fine.den, fine.frames = np.full(curves.shape, 4.0), np.full(len(curves), 4.0)
+    """As ``stretches``, but each second the sum of ``parts`` parts of 4 frames each, whose
+    lag curves peak at the offset at the part's own time, and the parts kept
+    (``Stretches.parts``)."""
+    n = seconds * parts
+    starts = np.arange(n) / parts
+    mids = starts + 0.5 / parts
+    lags = np.arange(-MAX_LAG, MAX_LAG + 1)  # lag l is offset -l (centre 0)
+    curves = np.stack([0.3 * np.exp(-0.5 * ((lags + profile(t)) / 1.2) ** 2) for t in mids])
+    curves += 0.15 * np.random.default_rng(seed).standard_normal(curves.shape)
+    num, den, frames = curves * 4, np.full(curves.shape, 4.0), np.full(n, 4.0)
+    fine = Stretches(mids, np.zeros(n, int), num, den, frames, starts)
     k = np.arange(seconds)
-    st = Stretches(
+    return Stretches(
         t_s=k + 0.5,
         centre=np.zeros(seconds, int),
-        num=fine.num.reshape(seconds, parts, -1).sum(axis=1),
-        den=fine.den.reshape(seconds, parts, -1).sum(axis=1),
-        frames=fine.frames.reshape(seconds, parts).sum(axis=1),
+        num=num.reshape(seconds, parts, -1).sum(axis=1),
+        den=den.reshape(seconds, parts, -1).sum(axis=1),
+        frames=frames.reshape(seconds, parts).sum(axis=1),
         start_s=k.astype(float),
         parts=fine,
     )
-    return st
 
 
 @pytest.mark.parametrize("at", [70.4, 70.6])  # 0.4 s from the nearest whole second

@@ -51,7 +51,6 @@ STEP_PARAMS = 10.0  # ... and each change point (3 called most drifts steps: ben
 VARYING = ("drift", "steps")  # the profiles whose offset does not hold through the file
 PLACE_S = 2.0  # seconds around a change point searched for its place within a second
 CUT_PRIOR = 3.0  # log-likelihood a change point at a scene cut is preferred by (edits are cuts)
-PLACE_CUT_PRIOR = 3.0  # ... and when it is placed within a second
 
 
 @dataclass
@@ -461,7 +460,7 @@ def _place_change(
     for c in cuts_s:
         if abs(c - at) <= PLACE_S:
             j = int(np.searchsorted(mids, c))
-            cands.append((float(score[j]) + PLACE_CUT_PRIOR, float(c)))
+            cands.append((float(score[j]) + CUT_PRIOR, float(c)))
     best = max(v for v, _ in cands)
     # among equally good boundaries (a stretch without a part's evidence between them), the
     # one nearest the stretches' own choice
@@ -519,21 +518,14 @@ def fit_profile(
     kind = max(scores, key=lambda k: scores[k])
     bounds = [0, *splits, n]
     levels = [ev.constant(np.arange(x, y))[0] for x, y in zip(bounds[:-1], bounds[1:], strict=True)]
-    if kind == "steps" and len(splits) >= 2 and np.isfinite(scores["drift"]):
-        # a staircase of small steps all one way is how a slow drift reads where each scene
-        # has its own small offset: a drift, not a series of edits
-        rises = np.diff(levels)
-        if np.all(np.abs(rises) <= STAIR_MAX_STEP) and abs(np.sign(rises).sum()) == len(rises):
-            kind = "drift"
-    if kind == "steps" and np.isfinite(scores["drift"]):
-        # a small step, or small steps all one way, that the scenes read as a line
-        rises = np.diff(levels)
+    rises = np.diff(levels)
+    if kind == "steps" and np.isfinite(scores["drift"]) and abs(np.sign(rises).sum()) == len(rises):
+        # small steps all one way are how a slow drift reads where each scene has its own small
+        # offset: a drift, not edits, where they form a staircase or the scenes read a line
+        stairs = len(splits) >= 2 and np.all(np.abs(rises) <= STAIR_MAX_STEP)
         mids = [0.5 * (t[k - 1] + t[k]) for k in splits]
-        one_way = abs(np.sign(rises).sum()) == len(rises)
-        if (
-            one_way
-            and np.all(np.abs(rises) <= SMALL_STEP)
-            and _scenes_read_a_line(ev, t, cuts_s, mids)
+        if stairs or (
+            np.all(np.abs(rises) <= SMALL_STEP) and _scenes_read_a_line(ev, t, cuts_s, mids)
         ):
             kind = "drift"
     if kind == "drift":
