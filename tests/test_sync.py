@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fcnsync.sync import estimate, frame_weights, lag_curve
+from fcnsync.sync import SILENCE_WEIGHT, audible, estimate, frame_weights, lag_curve
 
 
 @pytest.mark.parametrize("lag", [-7, -1, 0, 2, 9])
@@ -24,14 +24,30 @@ def test_parabolic_refinement_finds_the_vertex():
     assert estimate(curve, 100, 10.0).offset_frames == pytest.approx(-2.3, abs=1e-3)
 
 
-def test_frames_without_face_or_sound_carry_no_weight():
+def test_frames_without_a_face_carry_no_weight_and_silence_counts_less():
     # frames -1 .. 4 of audio for 4 video frames, lags -1 .. 1
     level = np.array([-90.0, -20.0, -90.0, -20.0, -40.0, -90.0])
     w = frame_weights(np.array([1, 1, 0, 1]), level, 1)
-    assert w[1].tolist() == [1.0, 0.0, 0.0, 0.5]  # lag 0: audio of the same frame
-    assert w[2].tolist() == [0.0, 1.0, 0.0, 0.0]  # lag +1: audio of frames 1 .. 4
-    assert w[0].tolist() == [0.0, 1.0, 0.0, 1.0]  # lag -1: audio of frames -1 .. 2
+    s = SILENCE_WEIGHT
+    assert w[1].tolist() == [1.0, s, 0.0, s + (1 - s) * 0.5]  # lag 0: audio of the same frame
+    assert w[2].tolist() == [s, 1.0, 0.0, s]  # lag +1: audio of frames 1 .. 4
+    assert w[0].tolist() == [s, 1.0, 0.0, 1.0]  # lag -1: audio of frames -1 .. 2
+    assert audible(w).tolist() == [True, False, False, True]
+    assert audible(w, 0.5).tolist() == [True, False, False, False]
     scores = np.zeros((3, 4), dtype=np.float32)
-    scores[1, 1] = scores[1, 2] = 5.0  # only at unweighted frames of lag 0
+    scores[1, 2] = 50.0  # only where there is no face
     scores[0, 1] = 1.0
     assert int(np.argmax(lag_curve(scores, w))) == 0
+
+
+def test_moving_lips_against_silence_count_against_a_lag():
+    # two frames of lips; lag 0 hears speech at frame 0 only, lag +1 at frame 1 only. Lag 0
+    # fits its one audible frame best (0.6), but the other frame's lips do not fit the silence
+    # lag 0 puts against them (-1); lag +1 fits both frames fairly (0.3). Counted on audible
+    # frames alone, lag 0 would win on one frame
+    level = np.array([-90.0, -20.0, -90.0, -20.0])
+    w = frame_weights(np.array([1, 1]), level, 1)
+    scores = np.array([[0.0, 0.0], [0.6, -1.0], [0.3, 0.3]], dtype=np.float32)
+    assert int(np.argmax(lag_curve(scores, w))) == 2
+    speech_only = np.where(w > SILENCE_WEIGHT, w, 0.0)
+    assert int(np.argmax(lag_curve(scores, speech_only))) == 1

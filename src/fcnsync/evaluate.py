@@ -19,7 +19,7 @@ from .features import mouth_opening, speech_activity, track_on_grid
 from .inference import Sequence, score_sequences
 from .model import FCNSyncNet
 from .pipeline import Extracted
-from .sync import Estimate, baseline_lag_scores, estimate, frame_weights, lag_curve
+from .sync import Estimate, audible, baseline_lag_scores, estimate, frame_weights, lag_curve
 from .trials import (
     CONTEXT_PAD,
     CONTEXTS,
@@ -49,7 +49,7 @@ def baseline_estimate(ex: Extracted, max_lag: int = 15) -> Estimate | None:
     level = speech_activity(ex.mel, start - max_lag / fps, fps, n + 2 * max_lag)
     scores = baseline_lag_scores(opening[:, 0], valid, level, max_lag)
     w = frame_weights(valid, level, max_lag)
-    return estimate(lag_curve(scores, w), int((w[max_lag] > 0.5).sum()), 1.0)
+    return estimate(lag_curve(scores, w), int(audible(w, 0.5).sum()), 1.0)
 
 
 @dataclass
@@ -101,7 +101,7 @@ def evidence_trials(
                 )
                 for t0, t1 in spans:
                     ww = w[:, t0:t1]
-                    used = int((ww[max_lag] > 0.5).sum())
+                    used = int(audible(ww, 0.5).sum())
                     if used < 3:
                         continue
                     est = estimate(lag_curve(sc[:, t0:t1], ww), used, scale)

@@ -26,7 +26,7 @@ from .inference import CONTEXT_FRAMES, Sequence, audio_pad_frames, score_sequenc
 from .media import ArrayMedia, MediaInfo, MediaReader, VideoFrame
 from .model import FCNSyncNet, load_model
 from .profile import VARYING, Follower, Segment, Stretches, fit_profile, residual_sums
-from .sync import Estimate, curve_from_sums, estimate, frame_weights
+from .sync import Estimate, audible, curve_from_sums, estimate, frame_weights
 
 DEFAULT_MAX_LAG = 15  # frames searched each way (+-600 ms at 25 fps)
 MIN_TRACK_FRAMES = 10  # shorter face tracks are not scored
@@ -287,7 +287,7 @@ def stretch_sums(
         num = (run[:, b] - run[:, a]).T
         np.cumsum(weights, axis=1, out=run[:, 1:])
         den = (run[:, b] - run[:, a]).T
-        used = np.concatenate([[0.0], np.cumsum(weights[mid] > 0.5)])
+        used = np.concatenate([[0.0], np.cumsum(audible(weights, 0.5))])
         return Stretches(
             t_s=start_s + (t_a + t_b) / 2 / fps,
             centre=np.full(len(a), centre, dtype=int),
@@ -470,7 +470,7 @@ def track_evidence(
                 end_s=start + n / fps,
                 frames=n,
                 valid_frames=int(seq.valid.sum()),
-                speech_frames=int((w[max_lag] > 0.5).sum()),
+                speech_frames=int(audible(w, 0.5).sum()),
                 box=np.array(_box_in_video_pixels(box, ex)),
                 num=num,
                 den=den,

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SPEECH_DB = -45.0  # frames whose audio is quieter than this carry no lip-sync evidence
+SPEECH_DB = -45.0  # frames whose audio is quieter than this are silent
+# weight of a score whose audio is silent, against 1 for audible audio (frame_weights)
+SILENCE_WEIGHT = 0.5
 SIDE_PEAK_EXCLUSION = 2  # lags within this many frames of the peak are not a rival peak
 
 
@@ -41,14 +43,25 @@ def speech_weight(level_db: np.ndarray) -> np.ndarray:
 
 
 def frame_weights(face_valid: np.ndarray, level_db: np.ndarray, max_lag: int) -> np.ndarray:
-    """Weight of each (lag, frame) score: a visible face at video frame t and audible sound at
-    audio frame t + l, so that moving the audio moves the evidence with it.
+    """Weight of each (lag, frame) score: a visible face at video frame t, counted
+    ``SILENCE_WEIGHT`` where the audio of frame t + l is silent and fully where it is audible,
+    so that moving the audio moves the evidence with it. Silence still says something (moving
+    lips do not fit it, closed ones do), and a lag whose audio is mostly silent is then judged
+    on all of the window's frames, not on the few audible ones.
 
     ``face_valid`` (T,), ``level_db`` (T + 2 * max_lag,) covering frames -max_lag .. T + max_lag.
     Returns (2 * max_lag + 1, T) float32."""
     t = len(face_valid)
     speech = np.lib.stride_tricks.sliding_window_view(speech_weight(level_db), t)
-    return (speech * face_valid.astype(np.float32)[None, :]).astype(np.float32)
+    heard = SILENCE_WEIGHT + (1.0 - SILENCE_WEIGHT) * speech
+    return (heard * face_valid.astype(np.float32)[None, :]).astype(np.float32)
+
+
+def audible(weights: np.ndarray, speech: float = 0.0) -> np.ndarray:
+    """(T,) bool from ``frame_weights``: frames with a face whose own audio (lag 0) is audible,
+    its ``speech_weight`` above ``speech``."""
+    mid = (len(weights) - 1) // 2
+    return weights[mid] > SILENCE_WEIGHT + (1.0 - SILENCE_WEIGHT) * speech
 
 
 def lag_curve(scores: np.ndarray, weights: np.ndarray) -> np.ndarray:

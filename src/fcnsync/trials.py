@@ -14,7 +14,7 @@ from .dataset import CachedTrack
 from .features import audio_on_grid, speech_activity
 from .inference import Sequence, score_sequences
 from .model import FCNSyncNet
-from .sync import baseline_lag_scores, estimate, frame_weights, lag_curve
+from .sync import audible, baseline_lag_scores, estimate, frame_weights, lag_curve
 
 OFFSETS_FRAMES = (-15, -12, -9, -6, -3, -1, 0, 1, 3, 6, 9, 12, 15)
 CONTEXTS = (5, 7, 9, 11, 13, 15, 0)  # 0: the whole clip
@@ -42,10 +42,9 @@ def window_predictions(
     if context == 0:
         return np.array([estimate(lag_curve(scores, weights), 0, logit_scale).offset_frames])
     preds = []
-    mid = (scores.shape[0] - 1) // 2
     for t0 in range(0, scores.shape[1] - context + 1, context):
         w = weights[:, t0 : t0 + context]
-        if (w[mid] > 0).mean() < 0.6:
+        if audible(w).mean() < 0.6:
             continue
         curve = lag_curve(scores[:, t0 : t0 + context], w)
         preds.append(estimate(curve, 0, logit_scale).offset_frames)
@@ -106,7 +105,7 @@ def _model_predictions(
     seqs, keep = [], []
     af = model.cfg.audio_per_frame
     for t0 in range(0, n - ctx + 1, ctx):
-        if (w[max_lag, t0 : t0 + ctx] > 0).mean() < 0.6:
+        if audible(w[:, t0 : t0 + ctx]).mean() < 0.6:
             continue
         a = audio[(t0) * af : (t0 + ctx + 2 * pad) * af]
         seqs.append(Sequence(tr.seq.lips[t0 : t0 + ctx], tr.seq.valid[t0 : t0 + ctx], a, pad))
