@@ -534,8 +534,10 @@ def fit_profile(
         # change of a few per cent, keeps the line fitted to every second)
         if abs(b) * SCENE_PIECE_S <= TOLERANCE_FRAMES:
             a, b = _scene_line(ev, t, cuts_s) or (a, b)
-        segs = [(start, end, a + b * (start - t0), a + b * (end - t0))]
-        return Profile("drift", segs, b, [], scores, beta)
+        if abs(b) * (end - start) > TOLERANCE_FRAMES:
+            segs = [(start, end, a + b * (start - t0), a + b * (end - t0))]
+            return Profile("drift", segs, b, [], scores, beta)
+        kind = "constant"  # the rate the scenes read moves the offset within the tolerance
     if kind == "steps":
         # a change between two seconds of evidence is placed midway, or at the scene cut
         # between them (nearest the middle) where there is one: edits happen at cuts; then,
