@@ -4,11 +4,11 @@ real footage (``weights/sync_reference.json`` ships in the package).
 
     python benchmarks/sync_reference.py [--weights W.pt] [-o weights/sync_reference.json]
 
-Run it again whenever the weights change (the file records their SHA-256; ``fcnsync score``
-with other weights needs its own reference). Clips: dev/ rows of avdata's manifest with kind
-"real"; each clip's lip tracks and log-mel are read from the feature cache where it has them
-(``--cache``, searched with its subfolders), else decoded and tracked from the file. Prints the
-distribution.
+Run it again whenever the weights or the lag curve's weighting change (the file records the
+weights' SHA-256; ``fcnsync score`` with other weights needs its own reference). Clips: dev/
+rows of avdata's manifest with kind "real"; each clip's lip tracks and log-mel are read from
+the feature cache where it has them (``--cache``, searched with its subfolders), else decoded
+and tracked from the file. Prints the distribution.
 """
 
 from __future__ import annotations
