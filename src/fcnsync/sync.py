@@ -53,15 +53,19 @@ def frame_weights(face_valid: np.ndarray, level_db: np.ndarray, max_lag: int) ->
     Returns (2 * max_lag + 1, T) float32."""
     t = len(face_valid)
     speech = np.lib.stride_tricks.sliding_window_view(speech_weight(level_db), t)
-    heard = SILENCE_WEIGHT + (1.0 - SILENCE_WEIGHT) * speech
-    return (heard * face_valid.astype(np.float32)[None, :]).astype(np.float32)
+    return (_heard(speech) * face_valid.astype(np.float32)[None, :]).astype(np.float32)
+
+
+def _heard(speech: np.ndarray | float) -> np.ndarray | float:
+    """A score's weight from its audio's ``speech_weight`` (0..1): ``SILENCE_WEIGHT`` .. 1."""
+    return SILENCE_WEIGHT + (1.0 - SILENCE_WEIGHT) * speech
 
 
 def audible(weights: np.ndarray, speech: float = 0.0) -> np.ndarray:
     """(T,) bool from ``frame_weights``: frames with a face whose own audio (lag 0) is audible,
     its ``speech_weight`` above ``speech``."""
     mid = (len(weights) - 1) // 2
-    return weights[mid] > SILENCE_WEIGHT + (1.0 - SILENCE_WEIGHT) * speech
+    return weights[mid] > _heard(speech)
 
 
 def lag_curve(scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
