@@ -81,6 +81,26 @@ def test_training_with_every_clip_set_aside_is_a_clear_error(tmp_path):
         train_ensemble(_tracks(tmp_path), tmp_path / "run", cfg)
 
 
+def test_readings_from_another_model_screen_the_labels_without_a_first_model(tmp_path):
+    import json
+
+    tracks = _tracks(tmp_path)
+    readings = tmp_path / "readings.json"
+    a, b = (tr.name for tr in tracks)
+    readings.write_text(json.dumps({a: 2.0, b: 9.0, "other.mp4": 0.0}))
+    cfg = _tiny(members=1, screen_readings=str(readings), screen_max_offset=0.0)
+    out = tmp_path / "run"
+    train_ensemble(tracks, out, cfg)
+    assert not (out / "screen").exists()  # no first model was trained
+    assert json.loads((out / "screen_offsets.json").read_text()) == {a: 2.0, b: 9.0}
+    assert json.loads((out / "realigned.json").read_text()) == {a: 2.0}
+    assert json.loads((out / "excluded.json").read_text()) == {b: 9.0}  # beyond 4 frames
+
+    readings.write_text(json.dumps({a: 2.0}))
+    with pytest.raises(FcnsyncError, match="lack 1 of 2 clips"):
+        train_ensemble(tracks, tmp_path / "run2", cfg)
+
+
 def test_training_windows_are_mirrored_as_often_as_asked():
     from fcnsync.features import LIP_DIMS
     from fcnsync.train import _augment_lips

@@ -1017,6 +1017,20 @@ def calibrate(
     help="Networks trained with seeds SEED, SEED+1, ... and joined into one ensemble "
     "(--out/ensemble.pt); 1 trains a single network. Default: as many as the shipped weights.",
 )
+@click.option(
+    "--screen-readings",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="JSON of each training clip's offset (frames, audio leads positive) read by another "
+    "model; screens the labels instead of a first model trained for the purpose.",
+)
+@click.option(
+    "--realign-beyond",
+    type=click.FloatRange(0),
+    default=None,
+    help="Clips read further off than this many frames (and within 4) are trained with their "
+    "audio moved by the reading; 0 realigns every clip. Default: 1.5.",
+)
 def train(
     data_dir: str,
     out_dir: str,
@@ -1025,6 +1039,8 @@ def train(
     seed: int,
     threads: int,
     members: int | None,
+    screen_readings: str | None,
+    realign_beyond: float | None,
 ) -> None:
     """Train the network on DATA_DIR (a folder of in-sync talking clips, with or without a
     manifest.tsv). Resumes where an interrupted run in --out stopped."""
@@ -1039,6 +1055,10 @@ def train(
         cfg.members = members
     if steps:
         cfg.steps = steps
+    if screen_readings:
+        cfg.screen_readings = screen_readings
+    if realign_beyond is not None:
+        cfg.screen_max_offset = realign_beyond
     cache = os.path.join(cache_dir, os.path.basename(os.path.abspath(data_dir)))
     tracks = prepare_tracks(data_dir, cache, pad=40)
     if not tracks:

@@ -68,6 +68,9 @@ class TrainConfig:
     # read offsets against the first model's own median reading of the GRID (studio) clips,
     # which are known to be in sync, instead of against zero
     screen_centre: bool = True
+    # a JSON file of every clip's offset (frames, audio leads positive) read by another model;
+    # when given, it replaces the first model's readings (no first model is trained)
+    screen_readings: str = ""
     members: int = 5  # networks trained apart (seeds seed, seed + 1, ...), shipped as one ensemble
 
 
@@ -370,6 +373,10 @@ def train_screened(
     excluded_path = out / "excluded.json"
     if offsets_path.exists():
         found = json.loads(offsets_path.read_text())
+    elif cfg.screen_readings:
+        found = _read_readings(cfg.screen_readings, tracks)
+        out.mkdir(parents=True, exist_ok=True)
+        offsets_path.write_text(json.dumps(found, indent=1, sort_keys=True) + "\n")
     else:
         screen_cfg = replace(cfg, steps=cfg.screen_steps, save_every=cfg.screen_steps)
         first = train(tracks, out / "screen", screen_cfg)
@@ -402,6 +409,24 @@ def train_screened(
             "frames off sync: nothing is left to train on (are the clips in sync?)"
         )
     return train(kept, out, cfg, validate=validate)
+
+
+def _read_readings(path: str, tracks: list[CachedTrack]) -> dict[str, float]:
+    """The training clips' offsets as another model read them: a JSON object of clip name ->
+    frames. Every clip must have one."""
+    try:
+        readings = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise FcnsyncError(f"cannot read screening readings {path}: {exc}") from None
+    if not isinstance(readings, dict):
+        raise FcnsyncError(f"screening readings {path}: expected an object of clip -> frames")
+    missing = [tr.name for tr in tracks if tr.name not in readings]
+    if missing:
+        raise FcnsyncError(
+            f"screening readings {path} lack {len(missing)} of {len(tracks)} clips "
+            f"(first: {missing[0]})"
+        )
+    return {tr.name: round(float(readings[tr.name]), 2) for tr in tracks}
 
 
 def screen(
