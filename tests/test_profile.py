@@ -152,6 +152,19 @@ def test_a_step_is_found_at_its_time_with_its_size(size):
     assert after - before == pytest.approx(size, abs=1.0)
 
 
+def test_a_step_is_found_past_a_larger_gain_that_changes_the_offset_within_the_tolerance():
+    # 4 frames up after 14 s of a 10-minute programme, and 300 s in the middle read 0.75 frames
+    # higher still (no edit: within the tolerance). Splitting at the middle's edge gains the
+    # most; that split changes nothing, and must not stop the search for the step
+    for seed in range(5):
+        offset = lambda t: 3.0 + 4.0 * (t >= 14.0) + 0.75 * (100 <= t < 400)  # noqa: E731
+        prof = fit_profile(stretches(offset, 600, seed, noise=0.05), SCALE)
+        assert prof is not None and prof.kind == "steps"
+        assert prof.change_s == [pytest.approx(14.0, abs=1.0)]
+        (_, _, before, _), (_, _, after, _) = prof.segments
+        assert after - before == pytest.approx(4.0, abs=1.0)
+
+
 def stretches_in_parts(profile, seconds: int, parts: int = 5, seed: int = 0) -> Stretches:
     """As ``stretches``, but each second the sum of ``parts`` parts of 4 frames each, whose
     lag curves peak at the offset at the part's own time, and the parts kept

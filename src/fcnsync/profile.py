@@ -198,15 +198,24 @@ class Evidence:
 
     def constant(self, rows: slice | np.ndarray = slice(None)) -> tuple[float, float]:
         """Best constant offset of the selected stretches and its log-likelihood."""
-        total = self.ll[rows].sum(axis=0)
-        i = int(np.argmax(total))
-        off = float(self.grid[i])
-        if 0 < i < len(total) - 1:
-            y0, y1, y2 = total[i - 1], total[i], total[i + 1]
-            denom = y0 - 2 * y1 + y2
-            if denom < 0:
-                off += float(np.clip(0.5 * (y0 - y2) / denom, -0.5, 0.5))
-        return off, float(total[i])
+        off, top = self.peaks(self.ll[rows].sum(axis=0)[None, :])
+        return float(off[0]), float(top[0])
+
+    def peaks(self, totals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row of summed log-likelihoods (K, grid): its best offset, refined between the
+        grid's integers by a parabola through the peak, and the peak's value."""
+        i = np.argmax(totals, axis=1)
+        k = np.arange(len(totals))
+        top = totals[k, i]
+        off = self.grid[i].astype(float)
+        inner = (i > 0) & (i < totals.shape[1] - 1)
+        y0 = totals[k, np.maximum(i - 1, 0)]
+        y2 = totals[k, np.minimum(i + 1, totals.shape[1] - 1)]
+        denom = y0 - 2 * top + y2
+        curved = inner & (denom < 0)
+        shift = 0.5 * (y0 - y2) / np.where(curved, denom, -1.0)
+        off += np.where(curved, np.clip(shift, -0.5, 0.5), 0.0)
+        return off, top
 
 
 def fit_temperature(st: Stretches, logit_scale: float) -> float:
@@ -384,16 +393,21 @@ def _best_split(
     ev: Evidence, rows: np.ndarray, t: np.ndarray, cuts_s: np.ndarray
 ) -> tuple[int, float] | None:
     """Where splitting ``rows`` (time-ordered) in two gains the most log-likelihood, each side
-    keeping ``MIN_SEGMENT_S`` of time; (position in ``rows``, gain). A position with a scene
-    cut between its two seconds is chosen over a better one elsewhere that gains less than
-    ``CUT_PRIOR`` more; the gain returned is the position's own."""
+    keeping ``MIN_SEGMENT_S`` of time and the two sides' offsets differing by more than
+    ``TOLERANCE_FRAMES``; (position in ``rows``, gain). A position with a scene cut between its
+    two seconds is chosen over a better one elsewhere that gains less than ``CUT_PRIOR`` more;
+    the gain returned is the position's own."""
     ll = ev.ll[rows]
     left = np.cumsum(ll, axis=0)[:-1]
     right = ll.sum(axis=0)[None, :] - left
-    gain = left.max(axis=1) + right.max(axis=1) - ll.sum(axis=0).max()
+    (left_off, left_top), (right_off, right_top) = ev.peaks(left), ev.peaks(right)
+    gain = left_top + right_top - ll.sum(axis=0).max()
     tt = t[rows]
     ok = (tt[1:] - tt[0] >= MIN_SEGMENT_S) & (tt[-1] - tt[:-1] >= MIN_SEGMENT_S)
     ok &= tt[1:] > tt[:-1]  # never between two stretches at the same time
+    # a split whose sides hold the same offset within the tolerance changes nothing: it must
+    # not hide a smaller gain elsewhere that does change the offset
+    ok &= np.abs(left_off - right_off) > TOLERANCE_FRAMES
     if not ok.any():
         return None
     gain = np.where(ok, gain, -np.inf)
@@ -409,9 +423,9 @@ def _best_split(
 def _fit_steps(
     ev: Evidence, t: np.ndarray, penalty: float, cuts_s: Sequence[float] = ()
 ) -> tuple[list[int], float]:
-    """Change points by binary segmentation: split where the gain pays ``penalty`` and the
-    offsets on both sides differ by more than ``TOLERANCE_FRAMES``. Returns the split
-    positions (indices into the time-ordered stretches) and the log-likelihood."""
+    """Change points by binary segmentation: split where the gain pays ``penalty`` (the
+    offsets on both sides differ by more than ``TOLERANCE_FRAMES``: ``_best_split``). Returns
+    the split positions (indices into the time-ordered stretches) and the log-likelihood."""
     splits: list[int] = []
     cuts = np.sort(np.asarray(cuts_s, dtype=float))
     todo = [(0, len(t))]
@@ -421,9 +435,7 @@ def _fit_steps(
         if found is None:
             continue
         k, gain = found
-        left, _ = ev.constant(np.arange(a, a + k))
-        right, _ = ev.constant(np.arange(a + k, b))
-        if gain <= penalty or abs(left - right) <= TOLERANCE_FRAMES:
+        if gain <= penalty:
             continue
         splits.append(a + k)
         todo += [(a, a + k), (a + k, b)]
