@@ -19,10 +19,10 @@ from .errors import ModelError
 from .faces import PATCH_H, PATCH_W
 from .features import AUDIO_PER_FRAME, LIP_DIMS, N_MELS, PATCH_DIMS, PATCH_FREE_DIMS, mirror_lips
 
-DEFAULT_WEIGHTS = "fcnsync-v9.pt"
+DEFAULT_WEIGHTS = "fcnsync-v10.pt"
 # SHA-256 of the checkpoints shipped in weights/; load_model refuses any other content.
 SHIPPED_SHA256: dict[str, str] = {
-    "fcnsync-v9.pt": "6c9ba0dd77379f2f1a823ffdac407284b65bd28b34e1086ff60270c951dedfcc",
+    "fcnsync-v10.pt": "7ffe2dfbec12116b310332110d98d66338e6cf70e957c5f8d9e6268bad3dac9d",
 }
 
 
