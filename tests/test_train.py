@@ -192,6 +192,45 @@ def test_training_windows_hold_their_audio_at_the_target_lag():
     assert (lag_sign > 0).any() and (lag_sign < 0).any()
 
 
+def test_training_windows_can_be_drawn_where_there_is_speech_only():
+    from types import SimpleNamespace
+
+    from fcnsync.features import AUDIO_PER_FRAME, LIP_DIMS, N_MELS
+    from fcnsync.train import Sampler
+
+    # one clip whose first half is silent; the lips carry each frame's index
+    n, pad, window = 200, 40, 10
+    lips = np.zeros((n, LIP_DIMS), np.float32)
+    lips[:, 0] = np.arange(n)
+    audio = np.zeros((AUDIO_PER_FRAME * (n + 2 * pad), N_MELS + 1), np.float32)
+    seq = Sequence(lips=lips, valid=np.ones(n, bool), audio=audio, pad=pad)
+    level = np.where(np.arange(n) < n // 2, -90.0, -20.0).astype(np.float32)
+    track = SimpleNamespace(person="p", seq=seq, level_db=level)
+
+    def first_frames(share: float) -> np.ndarray:
+        cfg = TrainConfig(batch_size=64, speed_jitter=0.0, seed=1, speech_share=share)
+        got = Sampler([track], cfg).batch(window)[0]  # type: ignore[list-item]
+        return got[:, 0, 0].numpy()
+
+    assert (first_frames(0.0) < n // 2 - window).any()  # anywhere there is a face
+    # at least 6 of the 10 frames audible: no window starts more than 4 frames before speech
+    assert (first_frames(0.6) >= n // 2 - 4 - 1).all()
+
+
+def test_smoothed_lag_targets_spread_over_the_neighbouring_lags():
+    from fcnsync.train import lag_targets
+
+    target = torch.tensor([0, 15, 30])
+    assert torch.equal(lag_targets(target, 31, 0.0), target)  # the true lag alone
+    soft = lag_targets(target, 31, 0.7)
+    assert soft.shape == (3, 31) and torch.allclose(soft.sum(dim=1), torch.ones(3))
+    assert torch.equal(soft.argmax(dim=1), target)
+    assert torch.allclose(soft[1, 14], soft[1, 16]) and 0.1 < float(soft[1, 14]) < float(
+        soft[1, 15]
+    )
+    assert float(soft[1, 15 - 3 : 15 + 4].sum()) > 0.999  # nothing beyond 3 frames
+
+
 def test_screening_rules_set_aside_realign_or_keep_clips_read_against_the_in_sync_reference():
     found = {"a": 0.7, "b": 2.9, "c": -1.0, "d": 7.5, "e": -4.0}
     # read against zero: b, d and e are more than 1.5 frames off, c is not

@@ -33,6 +33,7 @@ from .features import (
 )
 from .inference import Sequence
 from .model import FCNSyncNet, ModelConfig, checkpoint_dict, correlate
+from .sync import SPEECH_DB
 from .trials import shifted_audio, trials_for
 
 APPEARANCE_NOISE = 0.2  # s.d. of the noise on the mouth's appearance (track-normalised units)
@@ -72,6 +73,12 @@ class TrainConfig:
     # when given, it replaces the first model's readings (no first model is trained)
     screen_readings: str = ""
     members: int = 5  # networks trained apart (seeds seed, seed + 1, ...), shipped as one ensemble
+    # the share of a window's frames whose own audio must be audible (as the evaluation's
+    # windows are chosen: ``trials``); 0 draws windows anywhere there is a face
+    speech_share: float = 0.0
+    # the lag targets spread over neighbouring lags (a Gaussian of this many frames), since
+    # the labels are only good to about a frame; 0: the true lag alone
+    lag_smoothing: float = 0.0
 
 
 def _augment_lips(
@@ -180,7 +187,12 @@ class Sampler:
                     continue
                 t0 = float(self.rng.uniform(0, n - span))
                 src = t0 + np.arange(window) * rate
-                if tr.seq.valid[np.round(src).astype(int)].mean() >= 0.7:
+                at = np.round(src).astype(int)
+                if tr.seq.valid[at].mean() >= 0.7 and (
+                    cfg.speech_share <= 0
+                    or (tr.level_db[np.minimum(at, len(tr.level_db) - 1)] > SPEECH_DB).mean()
+                    >= cfg.speech_share
+                ):
                     break
             lag = int(self.rng.integers(-big_l, big_l + 1))
             near = np.clip(np.round(src).astype(int), 0, n - 1)
@@ -205,6 +217,16 @@ class Sampler:
         )
 
 
+def lag_targets(target: torch.Tensor, n_lags: int, smoothing: float) -> torch.Tensor:
+    """The training targets over lags: the true lag's index (B,) where ``smoothing`` is 0, else
+    (B, n_lags) probabilities, a Gaussian of ``smoothing`` frames around it."""
+    if smoothing <= 0:
+        return target
+    lags = torch.arange(n_lags, dtype=torch.float32)[None, :]
+    logits = -0.5 * ((lags - target[:, None].float()) / smoothing) ** 2
+    return torch.softmax(logits, dim=1)
+
+
 def loss_fn(
     model: FCNSyncNet,
     lips: torch.Tensor,
@@ -214,23 +236,25 @@ def loss_fn(
     max_lag: int,
     frame_weight: float,
     clip_weight: float = 0.0,
+    smoothing: float = 0.0,
 ) -> tuple[torch.Tensor, float]:
     """Cross-entropy over lags of the window's mean score, plus of each frame's score; with
     ``clip_weight``, plus telling apart the batch's windows frame by frame: each frame's lips
     against the same frame of every window's audio at that window's true lag (both ways; a
     frame without a face is not scored, though it stays among the others' candidates).
-    ``model`` is one network, one view."""
+    ``model`` is one network, one view; ``smoothing``: ``lag_targets``."""
     v = model.lip_embeddings(lips.transpose(1, 2), valid)  # (B, D, T)
     windows = model.audio_windows(audio.transpose(1, 2), v.shape[2])  # (B, D, 2L+1, T)
     scores = correlate(v, windows)
     scale = model.log_scale.exp()
     w = valid / valid.sum(dim=1, keepdim=True).clamp(min=1)
     window_logits = (scores * w.unsqueeze(1)).sum(dim=2) * scale
-    loss = F.cross_entropy(window_logits, target)
+    goal = lag_targets(target, scores.shape[1], smoothing)
+    loss = F.cross_entropy(window_logits, goal)
     frame_logits = (scores * scale).permute(0, 2, 1)  # (B, T, 2L+1)
     frame_loss = F.cross_entropy(
         frame_logits.reshape(-1, frame_logits.shape[-1]),
-        target.repeat_interleave(scores.shape[2]),
+        goal.repeat_interleave(scores.shape[2], dim=0),
         reduction="none",
     )
     frame_loss = (frame_loss * valid.reshape(-1)).sum() / valid.sum().clamp(min=1)
@@ -297,6 +321,7 @@ def train(
             cfg.max_lag,
             cfg.frame_loss_weight,
             cfg.clip_loss_weight,
+            cfg.lag_smoothing,
         )
         opt.zero_grad()
         loss.backward()
