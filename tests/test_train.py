@@ -225,9 +225,8 @@ def test_smoothed_lag_targets_spread_over_the_neighbouring_lags():
     soft = lag_targets(target, 31, 0.7)
     assert soft.shape == (3, 31) and torch.allclose(soft.sum(dim=1), torch.ones(3))
     assert torch.equal(soft.argmax(dim=1), target)
-    assert torch.allclose(soft[1, 14], soft[1, 16]) and 0.1 < float(soft[1, 14]) < float(
-        soft[1, 15]
-    )
+    assert torch.allclose(soft[1, 14], soft[1, 16])  # symmetric about the true lag
+    assert 0.1 < float(soft[1, 14]) < float(soft[1, 15])
     assert float(soft[1, 15 - 3 : 15 + 4].sum()) > 0.999  # nothing beyond 3 frames
 
 
@@ -256,3 +255,7 @@ def test_realigning_a_clip_moves_its_audio_by_the_given_frames(tmp_path):
     assert b.shape == a.shape and np.array_equal(moved.seq.lips, tr.seq.lips)
     assert np.allclose(b[: -k - 8], a[k:-8], atol=1e-4)
     assert not np.allclose(b[: -k - 8], a[: -k - 8], atol=1e-2)
+    # the level per frame moves with it, so that windows drawn for speech hold speech
+    la, lb = tr.level_db, moved.level_db
+    assert lb.shape == la.shape and np.allclose(lb[:-3], la[3:], atol=0.5)
+    assert not np.allclose(lb[:-3], la[:-3], atol=0.5)

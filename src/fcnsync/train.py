@@ -30,10 +30,11 @@ from .features import (
     LIP_POINT_DIMS,
     LOG_FLOOR,
     mirror_lips,
+    speech_activity,
 )
 from .inference import Sequence
 from .model import FCNSyncNet, ModelConfig, checkpoint_dict, correlate
-from .sync import SPEECH_DB
+from .sync import speech_weight
 from .trials import shifted_audio, trials_for
 
 APPEARANCE_NOISE = 0.2  # s.d. of the noise on the mouth's appearance (track-normalised units)
@@ -188,11 +189,13 @@ class Sampler:
                 t0 = float(self.rng.uniform(0, n - span))
                 src = t0 + np.arange(window) * rate
                 at = np.round(src).astype(int)
-                if tr.seq.valid[at].mean() >= 0.7 and (
-                    cfg.speech_share <= 0
-                    or (tr.level_db[np.minimum(at, len(tr.level_db) - 1)] > SPEECH_DB).mean()
-                    >= cfg.speech_share
-                ):
+                if tr.seq.valid[at].mean() < 0.7:
+                    continue
+                # audible as ``sync.audible`` counts it: any speech weight at all
+                heard = cfg.speech_share <= 0 or (
+                    (speech_weight(tr.level_db[at]) > 0).mean() >= cfg.speech_share
+                )
+                if heard:
                     break
             lag = int(self.rng.integers(-big_l, big_l + 1))
             near = np.clip(np.round(src).astype(int), 0, n - 1)
@@ -473,13 +476,15 @@ def screen(
 
 
 def realign(tr: CachedTrack, shift_frames: float) -> CachedTrack:
-    """The track with its audio moved so that it leads by ``shift_frames`` more (a clip found
-    to lead by x frames is brought into sync with ``-x``)."""
+    """The track with its audio, and the audio's level per frame, moved so that it leads by
+    ``shift_frames`` more (a clip found to lead by x frames is brought into sync with ``-x``)."""
     from dataclasses import replace  # noqa: PLC0415
 
     seq = tr.seq
     audio = shifted_audio(tr, shift_frames, seq.pad)
-    return replace(tr, seq=Sequence(seq.lips, seq.valid, audio, seq.pad))
+    start = tr.grid_start_s + shift_frames / tr.fps
+    level = speech_activity(tr.mel, start, tr.fps, len(seq.lips))
+    return replace(tr, seq=Sequence(seq.lips, seq.valid, audio, seq.pad), level_db=level)
 
 
 def train_ensemble(
