@@ -232,6 +232,26 @@ def test_a_step_near_a_scene_cut_is_placed_at_the_cut_when_the_evidence_barely_d
     assert off1 - off0 == pytest.approx(5, abs=0.5)
 
 
+@pytest.mark.parametrize(("at", "within_s"), [(70.0, 1.0), (68.7, 0.2)])
+def test_a_step_in_a_short_faint_shot_is_placed_within_a_second(at, within_s):
+    # a 2.6-s shot between cuts at 68.7 and 71.3 s whose lips say little (a tenth of the
+    # evidence), the offset changing in its middle or at its first cut: the single best place
+    # is a cut, 1.3 s from a change in the middle; the change must be placed within a second
+    # of it there, and stay on the cut (within a part or so) when it is at the cut
+    cuts = [30.0, 68.7, 71.3, 120.0]
+    for seed in range(6):
+        st = stretches_in_parts(lambda t: -2.0 + 5 * (t >= at), 150, seed=seed)
+        fine = st.parts
+        faint = np.where((fine.t_s > 68.7) & (fine.t_s < 71.3), 0.1, 1.0)
+        fine.num, fine.den = fine.num * faint[:, None], fine.den * faint[:, None]
+        fine.frames = fine.frames * faint
+        st.num, st.den = fine.num.reshape(150, 5, -1).sum(1), fine.den.reshape(150, 5, -1).sum(1)
+        st.frames = fine.frames.reshape(150, 5).sum(1)
+        prof = fit_profile(st, SCALE, cuts_s=cuts)
+        assert prof is not None and prof.kind == "steps" and len(prof.change_s) == 1
+        assert abs(prof.change_s[0] - at) <= within_s
+
+
 def test_a_change_within_one_frame_is_constant():
     prof = fit_profile(stretches(lambda t: 1.0 + 0.5 * (t >= 60), 120), SCALE)
     assert prof is not None and prof.kind == "constant"

@@ -51,6 +51,8 @@ STEP_PARAMS = 10.0  # ... and each change point (3 called most drifts steps: ben
 VARYING = ("drift", "steps")  # the profiles whose offset does not hold through the file
 PLACE_S = 2.0  # seconds around a change point searched for its place within a second
 CUT_PRIOR = 3.0  # log-likelihood a change point at a scene cut is preferred by (edits are cuts)
+PLACE_WITHIN_S = 1.0  # a change point goes where it most likely lies within this of the truth
+PLACE_SLACK = 0.1  # ... or, at most this share less likely so, at a scene cut or the best place
 
 
 @dataclass
@@ -449,10 +451,15 @@ def _place_change(
     fine: Evidence, at: float, before: float, after: float, cuts_s: Sequence[float]
 ) -> float:
     """Where, within ``PLACE_S`` of ``at``, the offset changes from ``before`` to ``after``
-    (frames), read from the stretches' parts (``fine``): the boundary that the parts on either
-    side of it best support (each part's log-likelihood of one offset against the other,
-    summed), placed midway across a gap without evidence, or at a scene cut inside it, and a
-    cut anywhere near preferred by ``CUT_PRIOR``."""
+    (frames), read from the stretches' parts (``fine``). Each boundary between parts is scored
+    by how well the parts on either side of it support it (each part's log-likelihood of one
+    offset against the other, summed); a boundary is placed midway across a gap without
+    evidence, or at a scene cut inside it, and a cut anywhere near gains ``CUT_PRIOR``. The
+    scores, as odds, say how likely each place is, and so how likely the change lies within
+    ``PLACE_WITHIN_S`` of each: a faint stretch between a cut and the true change spreads its
+    odds over many places, which the single best place can miss by more. Of the places whose
+    chance of that is at most ``PLACE_SLACK`` below the best, a scene cut is taken where there
+    is one, and otherwise the best scored."""
     st = fine.st
     rows = np.flatnonzero((np.abs(st.t_s - at) <= PLACE_S) & (st.frames > 0))
     if len(rows) == 0:
@@ -468,15 +475,16 @@ def _place_change(
     left = np.concatenate([[lo], np.maximum.accumulate(ends)])
     right = np.concatenate([starts, [hi]])
     where = np.where(left <= right, 0.5 * (left + right), 0.5 * (np.r_[lo, mids] + np.r_[mids, hi]))
-    cands = [(float(score[j]), float(where[j])) for j in range(len(score))]
-    for c in cuts_s:
-        if abs(c - at) <= PLACE_S:
-            j = int(np.searchsorted(mids, c))
-            cands.append((float(score[j]) + CUT_PRIOR, float(c)))
-    best = max(v for v, _ in cands)
-    # among equally good boundaries (a stretch without a part's evidence between them), the
-    # one nearest the stretches' own choice
-    return min((w for v, w in cands if v >= best - 1e-9), key=lambda w: abs(w - at))
+    near = [c for c in cuts_s if abs(c - at) <= PLACE_S]
+    cut_score = [score[int(np.searchsorted(mids, c))] + CUT_PRIOR for c in near]
+    scores, places = np.r_[score, cut_score], np.r_[where, near]
+    odds = np.exp(scores - scores.max())
+    within = (np.abs(places[:, None] - places[None, :]) <= PLACE_WITHIN_S) @ odds
+    good = within >= (1 - PLACE_SLACK) * within.max()
+    at_cut = good & (np.arange(len(places)) >= len(score))
+    if at_cut.any():
+        return float(places[at_cut][np.argmax(within[at_cut])])
+    return float(places[good][np.argmax(scores[good])])
 
 
 def fit_profile(
