@@ -36,7 +36,7 @@ import fcnsync
 from fcnsync.cache import cache_path
 from fcnsync.features import MEL_RATE_HZ, LogMel, lip_features, normalise_mel, track_on_grid
 from fcnsync.pipeline import MIN_TRACK_FRAMES, followed_stretches, score_piece
-from fcnsync.profile import Follower, Stretches, fit_profile
+from fcnsync.profile import Evidence, Follower, Stretches, fit_profile, fit_temperature
 from fcnsync.sync import curve_from_sums, estimate
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "avdata"
@@ -250,21 +250,69 @@ def judged(rec: dict, prof) -> dict:
     return rec
 
 
+def dumped(rec: dict) -> tuple[Stretches, float, list[float]]:
+    """The evidence a record's programme left (``--dump``): its stretches, the model's logit
+    scale and the programme's cuts."""
+    z = np.load(rec["dump"])
+    keys = ("t_s", "centre", "num", "den", "frames", "start_s")
+    st = Stretches(*[z[k] for k in keys])
+    if "parts_t_s" in z:
+        st.parts = Stretches(*[z["parts_" + k] for k in keys])
+    return st, float(z["logit_scale"]), list(z["cuts_s"])
+
+
 def refit(recs: list[dict]) -> list[dict]:
     """Fit the profiles again to the evidence each record's programme left (``--dump``): the
     same programmes and scores, the current ``profile.fit_profile``."""
     out = []
     for rec in recs:
-        z = np.load(rec["dump"])
-        keys = ("t_s", "centre", "num", "den", "frames", "start_s")
-        st = Stretches(*[z[k] for k in keys])
-        if "parts_t_s" in z:
-            st.parts = Stretches(*[z["parts_" + k] for k in keys])
+        st, scale, cuts = dumped(rec)
         t0 = time.perf_counter()
-        prof = fit_profile(st, float(z["logit_scale"]), cuts_s=list(z["cuts_s"]))
+        prof = fit_profile(st, scale, cuts_s=cuts)
         rec["fit_s"] = time.perf_counter() - t0
         out.append(judged(rec, prof))
     return out
+
+
+def misses(recs: list[dict]) -> list[str]:
+    """What the evidence said where a step of 3 frames or more was missed (programmes run with
+    ``--dump``): for a step placed more than 1 s off, the log-likelihood that the seconds
+    between the true and the placed time give the true place over the placed one, with the
+    two levels the profile fitted (as the profile weighs them)."""
+    missed = [
+        r
+        for r in recs
+        if r["kind"].startswith("steps")
+        and abs(r["truth_step_frames"]) >= 3
+        and not found(r)
+        and "dump" in r
+    ]
+    if not missed:
+        return []
+    support, other = [], 0
+    for r in missed:
+        if r.get("n_changes") != 1 or abs(r["change_s"] - r["truth_change_s"]) <= 1.0:
+            other += 1  # called constant or drift, a change too many, or a size off
+            continue
+        st, scale, cuts = dumped(r)
+        prof = fit_profile(st, scale, cuts_s=cuts)
+        keep = np.flatnonzero(st.frames > 0)
+        st = st.select(keep[np.argsort(st.t_s[keep], kind="stable")])
+        ev = Evidence(st, fit_temperature(st, scale))
+        before, after = prof.segments[0][2], prof.segments[1][2]
+        gain = ev.at(np.full(len(st.t_s), before)) - ev.at(np.full(len(st.t_s), after))
+        t_true, t_placed = r["truth_change_s"], r["change_s"]
+        between = (st.t_s > min(t_true, t_placed)) & (st.t_s < max(t_true, t_placed))
+        # seconds before the true change should hold the level before it, and after, after
+        support.append(float(gain[between].sum() * (1 if t_placed < t_true else -1)))
+    sup = np.array(support)
+    return [
+        f"missed steps of 3 frames or more: {len(missed)}; {other} not one step at its time; "
+        f"of the {len(sup)} placed more than 1 s off, the seconds between the true and the "
+        f"placed time favour the true place by 3 or more log-likelihood "
+        f"{int((sup >= 3).sum())} times, neither by 3 {int((np.abs(sup) < 3).sum())}, the "
+        f"placed one {int((sup <= -3).sum())} (median {np.median(sup) if len(sup) else 0:+.2f})"
+    ]
 
 
 def found(r: dict) -> bool:
@@ -412,7 +460,7 @@ def main() -> None:
 
 
 def write(recs: list[dict], out: Path) -> None:
-    lines = summarise(recs) + targets(recs)
+    lines = summarise(recs) + targets(recs) + misses(recs)
     fit = [r["fit_s"] for r in recs if r["minutes"] == 10]
     score = [r["score_s"] for r in recs if r["minutes"] == 10]
     if fit:
