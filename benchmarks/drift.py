@@ -36,7 +36,7 @@ import fcnsync
 from fcnsync.cache import cache_path
 from fcnsync.features import MEL_RATE_HZ, LogMel, lip_features, normalise_mel, track_on_grid
 from fcnsync.pipeline import MIN_TRACK_FRAMES, followed_stretches, score_piece
-from fcnsync.profile import Evidence, Follower, Stretches, fit_profile, fit_temperature
+from fcnsync.profile import Evidence, Follower, Stretches, fit_profile
 from fcnsync.sync import curve_from_sums, estimate
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "avdata"
@@ -300,9 +300,7 @@ def misses(recs: list[dict]) -> list[str]:
             continue
         st, scale, cuts = dumped(r)
         prof = fit_profile(st, scale, cuts_s=cuts)
-        keep = np.flatnonzero(st.frames > 0)
-        st = st.select(keep[np.argsort(st.t_s[keep], kind="stable")])
-        ev = Evidence(st, fit_temperature(st, scale))
+        ev = Evidence(st, prof.temperature)  # a stretch without frames gains nothing either way
         before, after = prof.segments[0][2], prof.segments[1][2]
         gain = ev.at(np.full(len(st.t_s), before)) - ev.at(np.full(len(st.t_s), after))
         t_true, t_placed = r["truth_change_s"], r["change_s"]
