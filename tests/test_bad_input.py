@@ -218,3 +218,20 @@ def test_fuzzed_files_never_crash_or_hang(tmp_path, tiny_checkpoint):
     assert r.returncode in (0, 1), r.stderr[-2000:]
     assert len(r.stdout.splitlines()) == n
     assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "live"])
+def test_monitor_of_a_source_it_cannot_open_fails_with_one_line(tmp_path, tiny_checkpoint, fmt):
+    missing = tmp_path / "gone.ts"
+    r = subprocess.run(
+        [sys.executable, "-m", "fcnsync.cli", "monitor", str(missing)]
+        + ["--weights", str(tiny_checkpoint), "--format", fmt],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.strip().splitlines() == [f"Error: {missing}: no such file"]
+    if fmt == "jsonl":  # the record stream still ends with its summary
+        events = [line.split('"event": "')[1].split('"')[0] for line in r.stdout.splitlines()]
+        assert events == ["error", "end"]

@@ -593,7 +593,7 @@ def monitor_cmd(
 ) -> None:
     """Watch a live SOURCE (HLS or other stream URL, or a file) and report its lip-sync every
     --hop seconds, with an alarm when it drifts outside --tolerance. Ends with a summary when
-    the stream ends (exit 0) or on Ctrl-C."""
+    the stream ends (exit 0) or on Ctrl-C; a SOURCE that cannot be opened is an error (exit 1)."""
     import json  # noqa: PLC0415
 
     from .monitor import Tolerance, monitor  # noqa: PLC0415
@@ -619,23 +619,29 @@ def monitor_cmd(
         alarm_agree_ms=alarm_agree_ms or None,
         alarm_confidence=alarm_confidence,
     )
-    last: dict[str, Any] = {}
+    failed: list[dict[str, Any]] = []  # the watch's error record (it is followed by "end")
+
+    def noting(recs: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for rec in recs:
+            if rec["event"] == "error":
+                failed.append(rec)
+            yield rec
+
     try:
         if fmt == "jsonl":
-            for rec in records:
+            for rec in noting(records):
                 sys.stdout.write(json.dumps(rec) + "\n")
                 sys.stdout.flush()
-                last = rec
         else:
-            last = _live_view(records, tol)
+            _live_view(noting(records), tol)
     except KeyboardInterrupt:
         pass
-    if last.get("event") == "error":
-        click.echo(f"Error: {source}: {last.get('error')}", err=True)
+    if failed:
+        click.echo(f"Error: {source}: {failed[-1].get('error')}", err=True)
         sys.exit(EXIT_FAILED)
 
 
-def _live_view(records: Iterator[dict[str, Any]], tol: Tolerance) -> dict[str, Any]:
+def _live_view(records: Iterator[dict[str, Any]], tol: Tolerance) -> None:
     from rich.console import Group  # noqa: PLC0415
     from rich.live import Live  # noqa: PLC0415
     from rich.panel import Panel  # noqa: PLC0415
@@ -687,7 +693,6 @@ def _live_view(records: Iterator[dict[str, Any]], tol: Tolerance) -> dict[str, A
             f"{last['windows']} windows ({last['ok']} ok, {last['undetermined']} undetermined), "
             f"{last['alarms']} alarms, median offset {last['median_offset_ms']} ms"
         )
-    return last
 
 
 @main.command()
