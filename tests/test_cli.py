@@ -101,7 +101,9 @@ def test_damaged_weights_are_one_line(tmp_path, clips):
     bad.write_bytes(b"\0" * 100)
     r = run_cli(["detect", str(clips / "a.mp4"), "--weights", str(bad)])
     assert r.returncode == 1
-    assert len(r.stderr.strip().splitlines()) == 1 and "not a valid fcnsync checkpoint" in r.stderr
+    assert r.stderr.strip().splitlines() == [
+        f"Error: {bad} is not a valid fcnsync checkpoint (not a PyTorch file)"
+    ]
 
 
 def test_output_file_gets_complete_lines(clips, tiny_checkpoint, tmp_path):
@@ -185,6 +187,49 @@ def test_a_parquet_folder_without_pyarrow_is_one_line_and_exit_2(tmp_path):
     r = _run_without("pyarrow", ["select", str(tmp_path / "scan.parquet")])
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and "fcnsync[ray]" in r.stderr
+
+
+def test_an_output_in_a_missing_folder_is_one_line(clips, tiny_checkpoint, tmp_path):
+    clip = clips / "a.mp4"
+    nowhere = tmp_path / "no" / "such"
+    r = run_cli(["fix", clip, "-o", nowhere / "a.mp4", "--weights", tiny_checkpoint])
+    assert r.returncode == 1  # said before measuring: the record says why, stderr in one line
+    assert r.stderr.strip().splitlines() == [
+        f"Error: {clip}: cannot write {nowhere / 'a.mp4'}: no such folder"
+    ]
+    assert json.loads(r.stdout)["output"] is None
+    results = tmp_path / "scan.jsonl"
+    results.write_text(json.dumps({"path": str(clip), "status": "undetermined"}) + "\n")
+    r = run_cli(["report", results, "-o", nowhere / "report.html"])
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        f"Error: cannot write {nowhere / 'report.html'}: No such file or directory"
+    ]
+
+
+@pytest.mark.parametrize("command", ["select", "report"])
+def test_a_file_that_is_not_detects_output_is_one_line_and_exit_2(clips, tmp_path, command):
+    other = tmp_path / "other.jsonl"
+    other.write_text('{"name": "not a detect record"}\n')
+    for path in (clips / "a.mp4", other):
+        r = run_cli([command, path])
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.strip().splitlines() == [
+            f"Error: {path}: not detect's output (jsonl, json, csv or Parquet)"
+        ]
+
+
+def test_eval_of_a_folder_without_clips_is_one_line(tmp_path, tiny_checkpoint):
+    data = tmp_path / "data"
+    data.mkdir()
+    r = run_cli(
+        ["eval", data, "--weights", tiny_checkpoint]
+        + ["--out", tmp_path / "ev", "--cache", tmp_path / "cache"]
+    )
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [
+        f"Error: no real clips with a face and speech to evaluate in {data}"
+    ]
 
 
 def test_the_monitor_options_default_to_the_library_constants():

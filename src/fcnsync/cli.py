@@ -750,13 +750,16 @@ def fix(
     paths = scan.paths
     if bool(output) == bool(out_dir) or (output and len(paths) != 1):
         _fail("give -o OUTPUT for one input, or --out-dir DIR", EXIT_USAGE)
+    if out_dir:
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+        except OSError as exc:
+            _fail(f"cannot write {out_dir}: {exc.strerror}", EXIT_USAGE)
     model, cal = _load(weights, calibration)
     failed = 0
     for path in paths:
         dst = output or os.path.join(out_dir or ".", os.path.basename(path))
         try:
-            if out_dir:
-                os.makedirs(out_dir, exist_ok=True)
             res = fix_file(path, dst, model, cal, offset_ms, min_confidence, reencode_audio)
             click.echo(json.dumps(res.to_dict()))
         except FcnsyncError as exc:
@@ -789,7 +792,10 @@ def report(results_file: str, output: str, max_plots: int) -> None:
     a table that sorts."""
     from .report import write_report  # noqa: PLC0415
 
-    path = write_report(_records(results_file), output, max_plots)
+    try:
+        path = write_report(_records(results_file), output, max_plots)
+    except OSError as exc:
+        _fail(f"cannot write {output}: {exc.strerror or exc}", EXIT_USAGE)
     click.echo(f"wrote {path}", err=True)
 
 
@@ -833,10 +839,14 @@ def _records(results_file: str) -> list[dict[str, Any]]:
     from .errors import FcnsyncError  # noqa: PLC0415
 
     try:
-        return list(read_records(results_file))
+        records = list(read_records(results_file))
     except FcnsyncError as exc:
         _fail(str(exc), EXIT_USAGE)
         return []
+    empty = os.path.isfile(results_file) and os.path.getsize(results_file) == 0
+    if (not records and not empty) or any("path" not in rec for rec in records):
+        _fail(f"{results_file}: not detect's output (jsonl, json, csv or Parquet)", EXIT_USAGE)
+    return records
 
 
 def _load(weights: str | None, calibration: str | None):  # type: ignore[no-untyped-def]
@@ -913,11 +923,16 @@ def eval_cmd(
 ) -> None:
     """Evaluate on DATA_DIR (clips with a manifest.tsv): injected offsets, context windows of
     5-15 frames and whole clips, the classical baseline, and the calibration's ECE."""
+    from .errors import FcnsyncError  # noqa: PLC0415
     from .evaluate import run_evaluation  # noqa: PLC0415
 
     model, cal = _load(weights, calibration)
     cache = os.path.join(cache_dir, os.path.basename(os.path.abspath(data_dir)))
-    report = run_evaluation(data_dir, model, cal, cache, out_dir, fit_to=fit_to)
+    try:
+        report = run_evaluation(data_dir, model, cal, cache, out_dir, fit_to=fit_to)
+    except FcnsyncError as exc:
+        _fail(str(exc), EXIT_FAILED)
+        return
     _print_tables(report)
     click.echo(f"wrote {out_dir}/report.json and {out_dir}/reliability.png", err=True)
 

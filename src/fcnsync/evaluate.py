@@ -15,6 +15,7 @@ import numpy as np
 
 from .calibration import Calibration, expected_calibration_error, fit
 from .dataset import CachedTrack, prepare_tracks
+from .errors import FcnsyncError
 from .features import mouth_opening, speech_activity, track_on_grid
 from .inference import Sequence, score_sequences
 from .model import FCNSyncNet
@@ -257,6 +258,8 @@ def run_evaluation(
     os.makedirs(out_dir, exist_ok=True)
     pad = max_lag + CONTEXT_PAD + max(abs(o) for o in offsets)
     real = prepare_tracks(data_dir, cache_dir, pad=pad, kinds=("real",))
+    if not real:
+        raise FcnsyncError(f"no real clips with a face and speech to evaluate in {data_dir}")
     negatives = prepare_tracks(data_dir, cache_dir, pad=pad, kinds=("negative",))
     trials = trials_for(model, real, offsets, contexts, max_lag)
     trials += trials_for(None, real, offsets, contexts, max_lag)

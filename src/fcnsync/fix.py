@@ -65,6 +65,8 @@ def fix_file(
     src_p, dst_p = Path(src), Path(dst)
     if dst_p.exists() and src_p.exists() and os.path.samefile(src_p, dst_p):
         raise FcnsyncError("refusing to overwrite the input: give another output path")
+    if not dst_p.parent.is_dir():  # said before the measurement, not after it
+        raise FcnsyncError(f"cannot write {dst_p}: no such folder")
     make_tracker = tracker_factory or (lambda: None)
     before = None
     moves: list[AudioMove] | None = None
@@ -109,6 +111,8 @@ def fix_file(
             assert offset_ms is not None
             shift_audio(src_p, tmp, -offset_ms / 1000.0, mode=method)
         os.replace(tmp, dst_p)
+    except OSError as exc:  # unwritable folder, full disk (PyAV's errors are OSErrors too)
+        raise FcnsyncError(f"cannot write {dst_p}: {exc.strerror or exc}") from exc
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -271,6 +272,8 @@ def load_model(
         ckpt_path = Path(path)
         if not ckpt_path.is_file():
             raise ModelError(f"no checkpoint at {ckpt_path}")
+    if not zipfile.is_zipfile(ckpt_path):  # torch.save writes a zip archive
+        raise ModelError(f"{ckpt_path} is not a valid fcnsync checkpoint (not a PyTorch file)")
     try:
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         # checkpoints from before the mouth's patch (fcnsync-v8) say nothing of it
