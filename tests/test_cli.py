@@ -207,6 +207,16 @@ def test_an_output_in_a_missing_folder_is_one_line(clips, tiny_checkpoint, tmp_p
     ]
 
 
+def test_a_plot_folder_that_cannot_be_made_is_one_line_before_measuring(clips, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    r = run_cli(["detect", clips / "a.mp4", "--plot", blocker / "plots"])
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip().splitlines() == [
+        f"Error: cannot write {blocker / 'plots'}: Not a directory"
+    ]
+
+
 @pytest.mark.parametrize("command", ["select", "report"])
 def test_a_file_that_is_not_detects_output_is_one_line_and_exit_2(clips, tmp_path, command):
     other = tmp_path / "other.jsonl"

@@ -166,6 +166,11 @@ def detect(
         _fail("--resume needs --output FILE", EXIT_USAGE)
     if engine == "ray" and (evidence or plot_dir):
         _fail("--evidence and --plot work with --engine local only", EXIT_USAGE)
+    if plot_dir:
+        try:
+            os.makedirs(plot_dir, exist_ok=True)
+        except OSError as exc:
+            _fail(f"cannot write {plot_dir}: {exc.strerror}", EXIT_USAGE)
     if engine == "ray":
         from .ray import RayMissingError, require_ray  # noqa: PLC0415
 
@@ -251,7 +256,6 @@ def detect(
         if plot_dir and result.tracks:
             from .plots import plot_result  # noqa: PLC0415
 
-            os.makedirs(plot_dir, exist_ok=True)
             stem = os.path.splitext(os.path.basename(result.path))[0]
             tag = hashlib.sha1(os.fsencode(result.path)).hexdigest()[:6]
             plot_result(result, os.path.join(plot_dir, f"{stem}.{tag}.png"))
