@@ -80,9 +80,6 @@ class TrainConfig:
     # the lag targets spread over neighbouring lags (a Gaussian of this many frames), since
     # the labels are only good to about a frame; 0: the true lag alone
     lag_smoothing: float = 0.0
-    # weight of the reversed gradient of a person classifier on each window's mean lip and
-    # audio embeddings (the networks asked to forget who is speaking); 0: no classifier
-    person_adversary: float = 0.0
 
 
 def _augment_lips(
@@ -180,7 +177,6 @@ class Sampler:
         valid = np.zeros((b, window), np.float32)
         audio = np.zeros((b, n_audio, self.tracks[0].seq.audio.shape[1]), np.float32)
         target = np.zeros(b, np.int64)
-        self.drawn = np.zeros(b, np.int64)  # the person of each window (index in ``persons``)
         for k in range(b):
             rate = float(np.exp(self.rng.uniform(-cfg.speed_jitter, cfg.speed_jitter)))
             span = (window - 1) * rate + 1  # source frames the window covers
@@ -216,50 +212,12 @@ class Sampler:
             aw = (a_pos - a_lo)[:, None]
             audio[k] = tr.seq.audio[a_lo] * (1 - aw) + tr.seq.audio[a_lo + 1] * aw
             target[k] = lag + big_l
-            self.drawn[k] = self.persons.index(person)
         return (
             torch.from_numpy(lips),
             torch.from_numpy(valid),
             torch.from_numpy(audio),
             torch.from_numpy(target),
         )
-
-
-class _Reverse(torch.autograd.Function):
-    """Identity forward; the gradient times ``-weight`` backward."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: float) -> torch.Tensor:  # type: ignore[override]
-        ctx.weight = weight
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
-        return -ctx.weight * grad, None
-
-
-def person_loss(
-    model: FCNSyncNet,
-    heads: torch.nn.ModuleList,
-    lips: torch.Tensor,
-    valid: torch.Tensor,
-    audio: torch.Tensor,
-    target: torch.Tensor,
-    persons: torch.Tensor,
-    weight: float,
-) -> torch.Tensor:
-    """Cross-entropy of telling each window's person from its mean lip embedding and from its
-    mean audio embedding at the true lag; the networks get the gradient reversed (times
-    ``weight``), the classifiers ``heads`` (two linear maps) the gradient as it is."""
-    v = model.lip_embeddings(lips.transpose(1, 2), valid)  # (B, D, T)
-    windows = model.audio_windows(audio.transpose(1, 2), v.shape[2])
-    aligned = windows[torch.arange(len(target)), :, target]  # (B, D, T)
-    w = (valid / valid.sum(dim=1, keepdim=True).clamp(min=1)).unsqueeze(1)
-    lip_mean = _Reverse.apply((v * w).sum(dim=2), weight)
-    audio_mean = _Reverse.apply(aligned.mean(dim=2), weight)
-    return F.cross_entropy(heads[0](lip_mean), persons) + F.cross_entropy(
-        heads[1](audio_mean), persons
-    )
 
 
 def lag_targets(target: torch.Tensor, n_lags: int, smoothing: float) -> torch.Tensor:
@@ -330,17 +288,11 @@ def train(
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     model = FCNSyncNet(ModelConfig(**cfg.model))
-    sampler = Sampler(tracks, cfg)
-    params = list(model.parameters())
-    heads = None
-    if cfg.person_adversary > 0:  # made only then, so that no other run's draws change
-        dim = int(cfg.model.get("embed_dim", 32))
-        heads = torch.nn.ModuleList([torch.nn.Linear(dim, len(sampler.persons)) for _ in range(2)])
-        params += list(heads.parameters())
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.05
     )
+    sampler = Sampler(tracks, cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
     step = 0
     state_path = out / "state.pt"
@@ -348,8 +300,6 @@ def train(
     if state_path.exists():
         state = torch.load(state_path, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
-        if heads is not None:
-            heads.load_state_dict(state["heads"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         gen.set_state(state["gen"])
@@ -376,11 +326,6 @@ def train(
             cfg.clip_loss_weight,
             cfg.lag_smoothing,
         )
-        if heads is not None:
-            persons = torch.from_numpy(sampler.drawn)
-            loss = loss + person_loss(
-                model, heads, lips, valid, audio, target, persons, cfg.person_adversary
-            )
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -404,7 +349,6 @@ def train(
             torch.save(
                 {
                     "model": model.state_dict(),
-                    "heads": heads.state_dict() if heads is not None else None,
                     "opt": opt.state_dict(),
                     "sched": sched.state_dict(),
                     "gen": gen.get_state(),
