@@ -9,7 +9,7 @@ import torch
 from fcnsync.errors import ModelError
 from fcnsync.features import AUDIO_PER_FRAME, LIP_DIMS, N_MELS
 from fcnsync.inference import CHUNK_FRAMES, Sequence, audio_pad_frames, score_sequences
-from fcnsync.model import load_model
+from fcnsync.model import correlate, load_model
 
 
 def _sequence(n: int, max_lag: int, seed: int = 0) -> Sequence:
@@ -197,3 +197,17 @@ def test_a_convolutional_patch_reader_sees_each_frame_alone_and_survives_a_check
     differs = np.flatnonzero(np.abs(a - b).max(axis=0) > 1e-6)
     # one frame's patch reaches only the frames the visual convolutions span around it
     assert len(differs) and differs.min() >= 30 - 12 and differs.max() <= 30 + 12
+
+
+def test_correlate_gives_the_same_scores_with_and_without_a_gradient():
+    gen = torch.Generator().manual_seed(0)
+    lips = torch.randn(3, 8, 40, generator=gen)
+    audio = torch.randn(3, 8, 40 + 2 * 5, generator=gen)
+    windows = audio.unfold(2, 40, 1)  # (B, D, 2 * 5 + 1, T), as audio_windows lays them out
+    with torch.no_grad():
+        scored = correlate(lips, windows)  # lag by lag
+    trained = correlate(lips.requires_grad_(), windows)  # the einsum
+    assert scored.shape == (3, 11, 40)
+    assert torch.allclose(scored, trained.detach(), atol=1e-5)
+    # entry [b, l, t] is lips frame t against the audio of frame t + l - 5
+    assert torch.isclose(scored[1, 7, 12], (lips[1, :, 12] * audio[1, :, 12 + 7]).sum(), atol=1e-5)
