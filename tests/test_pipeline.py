@@ -123,3 +123,12 @@ def test_detect_without_a_model_loads_the_shipped_one_once(tmp_path, tiny_model,
     finally:
         pipeline._shipped_model.cache_clear()
     assert loads == [1]
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"max_lag": 0}, {"max_lag": -3}, {"batch_size": 0}, {"segment_s": 0.0}]
+)
+def test_arguments_out_of_range_are_a_value_error(tmp_path, tiny_model, kwargs):
+    clip = make_clip(tmp_path / "c.mkv", seconds=1.0)
+    with pytest.raises(ValueError, match="detect needs max_lag >= 1"):
+        detect(clip, model=tiny_model, calibration=Calibration(), tracker=BarTracker(), **kwargs)

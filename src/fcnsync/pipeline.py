@@ -547,7 +547,13 @@ def detect(
 
     The file is decoded once and scored in stretches of ``segment_s`` seconds as it is decoded,
     so memory does not grow with its length; the evidence of each face track adds up over the
-    stretches."""
+    stretches. Raises ``ValueError`` for arguments out of range (``max_lag`` and ``batch_size``
+    at least 1, ``segment_s`` above 0)."""
+    if max_lag < 1 or batch_size < 1 or not segment_s > 0:
+        raise ValueError(
+            "detect needs max_lag >= 1, batch_size >= 1 and segment_s > 0; got "
+            f"max_lag={max_lag}, batch_size={batch_size}, segment_s={segment_s}"
+        )
     model = model if model is not None else _shipped_model()
     calibration = calibration if calibration is not None else _shipped_calibration()
     tracker = tracker or FaceTracker()  # made first: its one-off imports are no file's time
