@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from types import SimpleNamespace
 
@@ -117,6 +118,28 @@ def test_mixed_folder_with_two_jobs_then_resume_does_no_work_twice(tmp_path, tin
     )
     lines = out.read_text().splitlines()
     assert r3.returncode == 0 and len(lines) == 5 and lines[-1].find("c.mp4") > 0
+
+
+def test_resuming_a_csv_resumes_it_and_refuses_one_with_other_columns(tmp_path, tiny_checkpoint):
+    make_clip(tmp_path / "a.mp4", seconds=2)
+    make_clip(tmp_path / "b.mp4", seconds=2)
+    out = tmp_path / "scan.csv"
+    base = ["detect", "--weights", tiny_checkpoint, "-o", out]
+    assert run_cli([*base, tmp_path / "a.mp4"]).returncode == 0
+    r = run_cli([*base, "--resume", tmp_path / "a.mp4", tmp_path / "b.mp4"])
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(out.read_text().splitlines()))
+    assert [row["path"].rsplit("/", 1)[-1] for row in rows] == ["a.mp4", "b.mp4"]
+    assert all(None not in row for row in rows)  # no row longer than the header
+    old = tmp_path / "old.csv"
+    old.write_text("path,status,offset_ms\nx.mp4,ok,12.0\n")
+    r = run_cli(["detect", "--weights", tiny_checkpoint, "-o", old, "--resume", tmp_path / "b.mp4"])
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        f"Error: cannot resume {old}: its columns are not this version's detect CSV; "
+        "write to a new file"
+    ]
+    assert old.read_text() == "path,status,offset_ms\nx.mp4,ok,12.0\n"  # left as it was
 
 
 def test_select_prints_the_in_sync_paths(tmp_path):

@@ -40,8 +40,8 @@ def main() -> None:
     type=click.Choice(["auto", "table", "json", "jsonl", "csv", "parquet"]),
     default="auto",
     show_default=True,
-    help="Output format; auto: table on a terminal, jsonl otherwise (parquet for an --output"
-    " ending in .parquet: a folder of part files; needs the ray extra).",
+    help="Output format; auto: table on a terminal, jsonl otherwise (csv for an --output ending"
+    " in .csv, parquet for one ending in .parquet: a folder of part files; needs the ray extra).",
 )
 @click.option(
     "-o",
@@ -224,6 +224,8 @@ def detect(
     elif output:
         try:
             appending = resume and os.path.exists(output) and os.path.getsize(output) > 0
+            if appending and fmt == "csv":
+                _check_csv_columns(output)
             stream = open(
                 output,
                 "a" if appending else "w",
@@ -836,6 +838,21 @@ def app_cmd(
         _fail(str(exc))
     except KeyboardInterrupt:
         pass
+
+
+def _check_csv_columns(path: str) -> None:
+    """A CSV to be resumed must have this version's columns, or the rows appended to it would
+    sit under the wrong headings."""
+    from .writers import CSV_FIELDS  # noqa: PLC0415
+
+    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+        header = fh.readline().rstrip("\r\n")
+    if header != ",".join(CSV_FIELDS):
+        _fail(
+            f"cannot resume {path}: its columns are not this version's detect CSV; "
+            "write to a new file",
+            EXIT_USAGE,
+        )
 
 
 def _records(results_file: str) -> list[dict[str, Any]]:
