@@ -132,14 +132,15 @@ def test_resuming_a_csv_resumes_it_and_refuses_one_with_other_columns(tmp_path, 
     assert [row["path"].rsplit("/", 1)[-1] for row in rows] == ["a.mp4", "b.mp4"]
     assert all(None not in row for row in rows)  # no row longer than the header
     old = tmp_path / "old.csv"
-    old.write_text("path,status,offset_ms\nx.mp4,ok,12.0\n")
+    before = "path,status,offset_ms\nx.mp4,ok,12.0\ny.mp4,o"  # its last line cut short
+    old.write_text(before)
     r = run_cli(["detect", "--weights", tiny_checkpoint, "-o", old, "--resume", tmp_path / "b.mp4"])
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
         f"Error: cannot resume {old}: its columns are not this version's detect CSV; "
         "write to a new file"
     ]
-    assert old.read_text() == "path,status,offset_ms\nx.mp4,ok,12.0\n"  # left as it was
+    assert old.read_text() == before  # left as it was, its cut line too
 
 
 def test_select_prints_the_in_sync_paths(tmp_path):

@@ -143,6 +143,29 @@ def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
             yield rec
 
 
+def detect_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """``read_records``, all at once, for a command that needs detect's records (``select``,
+    ``report``). Raises ``FcnsyncError`` when the file holds none though it is not empty (a
+    video given by mistake) or a record has no ``path`` (another program's JSON)."""
+    records = list(read_records(path))
+    empty = Path(path).is_file() and Path(path).stat().st_size == 0
+    if (not records and not empty) or any("path" not in rec for rec in records):
+        raise FcnsyncError(f"{path}: not detect's output (jsonl, json, csv or Parquet)")
+    return records
+
+
+def check_csv_columns(path: str | os.PathLike[str], columns: Iterable[str]) -> None:
+    """Before appending to the CSV ``path`` (``--resume``): its header must be ``columns``, or
+    the new rows would sit under the wrong headings. Raises ``FcnsyncError``."""
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as fh:
+        header = next(csv.reader(fh), [])
+    if header != list(columns):
+        raise FcnsyncError(
+            f"cannot resume {path}: its columns are not this version's detect CSV; "
+            "write to a new file"
+        )
+
+
 def done_paths(output: str | os.PathLike[str]) -> set[str]:
     """Paths already recorded in an earlier output (jsonl, json lines, csv or a Parquet
     folder), for ``--resume``. A last line cut short by a killed run is removed from the file

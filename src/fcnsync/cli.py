@@ -23,6 +23,18 @@ def _fail(message: str, code: int = EXIT_FAILED) -> None:
     sys.exit(code)
 
 
+def _fail_to_write(path: str, exc: OSError) -> None:
+    """An output the user named cannot be written: a usage error, said before any work."""
+    _fail(f"cannot write {path}: {exc.strerror or exc}", EXIT_USAGE)
+
+
+def _make_dir(path: str) -> None:
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        _fail_to_write(path, exc)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fcnsync")
 def main() -> None:
@@ -155,6 +167,7 @@ def detect(
     from .batch import (  # noqa: PLC0415 - keep --help fast
         Reorder,
         WorkerSettings,
+        check_csv_columns,
         done_paths,
         measure_file,
         run_parallel,
@@ -167,10 +180,7 @@ def detect(
     if engine == "ray" and (evidence or plot_dir):
         _fail("--evidence and --plot work with --engine local only", EXIT_USAGE)
     if plot_dir:
-        try:
-            os.makedirs(plot_dir, exist_ok=True)
-        except OSError as exc:
-            _fail(f"cannot write {plot_dir}: {exc.strerror}", EXIT_USAGE)
+        _make_dir(plot_dir)
     if engine == "ray":
         from .ray import RayMissingError, require_ray  # noqa: PLC0415
 
@@ -194,7 +204,7 @@ def detect(
     from .calibration import load_calibration  # noqa: PLC0415
     from .faces import silence_native_stderr  # noqa: PLC0415
     from .model import load_model  # noqa: PLC0415
-    from .writers import get_writer  # noqa: PLC0415
+    from .writers import CSV_FIELDS, get_writer  # noqa: PLC0415
 
     silence_native_stderr()
     try:
@@ -209,6 +219,8 @@ def detect(
     skipped = 0
     if resume and output:
         try:
+            if fmt == "csv" and os.path.isfile(output) and os.path.getsize(output) > 0:
+                check_csv_columns(output, CSV_FIELDS)
             done = done_paths(output)
         except FcnsyncError as exc:
             _fail(str(exc), EXIT_USAGE)
@@ -224,8 +236,6 @@ def detect(
     elif output:
         try:
             appending = resume and os.path.exists(output) and os.path.getsize(output) > 0
-            if appending and fmt == "csv":
-                _check_csv_columns(output)
             stream = open(
                 output,
                 "a" if appending else "w",
@@ -234,7 +244,7 @@ def detect(
                 errors="surrogateescape",
             )
         except OSError as exc:
-            _fail(f"cannot write {output}: {exc.strerror}", EXIT_USAGE)
+            _fail_to_write(output, exc)
             return
     else:
         appending = False
@@ -446,7 +456,7 @@ def score_cmd(
         try:
             stream = open(output, "w", encoding="utf-8", newline="", errors="surrogateescape")
         except OSError as exc:
-            _fail(f"cannot write {output}: {exc.strerror}", EXIT_USAGE)
+            _fail_to_write(output, exc)
             return
         record_writer = get_writer(kind, stream, records="score")
 
@@ -757,10 +767,7 @@ def fix(
     if bool(output) == bool(out_dir) or (output and len(paths) != 1):
         _fail("give -o OUTPUT for one input, or --out-dir DIR", EXIT_USAGE)
     if out_dir:
-        try:
-            os.makedirs(out_dir, exist_ok=True)
-        except OSError as exc:
-            _fail(f"cannot write {out_dir}: {exc.strerror}", EXIT_USAGE)
+        _make_dir(out_dir)
     model, cal = _load(weights, calibration)
     failed = 0
     for path in paths:
@@ -801,7 +808,7 @@ def report(results_file: str, output: str, max_plots: int) -> None:
     try:
         path = write_report(_records(results_file), output, max_plots)
     except OSError as exc:
-        _fail(f"cannot write {output}: {exc.strerror or exc}", EXIT_USAGE)
+        _fail_to_write(output, exc)
     click.echo(f"wrote {path}", err=True)
 
 
@@ -840,34 +847,15 @@ def app_cmd(
         pass
 
 
-def _check_csv_columns(path: str) -> None:
-    """A CSV to be resumed must have this version's columns, or the rows appended to it would
-    sit under the wrong headings."""
-    from .writers import CSV_FIELDS  # noqa: PLC0415
-
-    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
-        header = fh.readline().rstrip("\r\n")
-    if header != ",".join(CSV_FIELDS):
-        _fail(
-            f"cannot resume {path}: its columns are not this version's detect CSV; "
-            "write to a new file",
-            EXIT_USAGE,
-        )
-
-
 def _records(results_file: str) -> list[dict[str, Any]]:
-    from .batch import read_records  # noqa: PLC0415
+    from .batch import detect_records  # noqa: PLC0415
     from .errors import FcnsyncError  # noqa: PLC0415
 
     try:
-        records = list(read_records(results_file))
+        return detect_records(results_file)
     except FcnsyncError as exc:
         _fail(str(exc), EXIT_USAGE)
         return []
-    empty = os.path.isfile(results_file) and os.path.getsize(results_file) == 0
-    if (not records and not empty) or any("path" not in rec for rec in records):
-        _fail(f"{results_file}: not detect's output (jsonl, json, csv or Parquet)", EXIT_USAGE)
-    return records
 
 
 def _load(weights: str | None, calibration: str | None):  # type: ignore[no-untyped-def]
