@@ -30,12 +30,15 @@ from fcnsync.features import (
     PATCH_FREE_DIMS,
     MelStream,
     audio_on_grid,
+    join_mel,
     librosa_mel_filters,
     lip_features,
     log_mel,
     mel_filters,
+    mel_from,
     mel_of_samples,
     mirror_lips,
+    normalise_mel,
     track_on_grid,
 )
 from fcnsync.media import AUDIO_SAMPLE_RATE_HZ as SR
@@ -81,6 +84,34 @@ def test_streamed_mel_equals_whole_array_mel():
     assert parts.start_s == whole.start_s == 1.5
     assert parts.values.shape == whole.values.shape == (901, N_MELS)
     assert np.allclose(parts.values, whole.values, atol=1e-4)
+
+
+def test_windows_of_one_stream_join_into_the_stream_and_read_the_same_normalised():
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 0.1, SR * 9).astype(np.float32)
+    whole = mel_of_samples(x, start_s=1.5)
+    stream = MelStream()
+    windows, reach = [], 0.0
+    for k in range(9):  # one second at a time; each window reaches a second into the last
+        stream.push(1.5 + k, x[k * SR : (k + 1) * SR])
+        w = stream.window(reach)
+        stream.discard_before(reach)
+        if len(w.values):
+            windows.append(w)
+            reach = w.end_s - 1.0
+    windows.append(stream.finish())
+    joined = windows[0]
+    for w in windows[1:]:
+        joined = join_mel(joined, w)
+    assert joined.start_s == whole.start_s
+    assert np.array_equal(joined.values, whole.values)
+    late = mel_from(joined, 5.0)
+    assert late.start_s == pytest.approx(5.0) and np.array_equal(late.values, joined.values[350:])
+    # normalised as one of its windows is, the joined audio reads the same inside that window
+    own = normalise_mel(windows[1])
+    wide = normalise_mel(joined, reference=windows[1])
+    k = int(round((windows[1].start_s - joined.start_s) * 100))
+    assert np.allclose(wide.values[k : k + len(own.values)], own.values)
 
 
 def test_gap_in_audio_timestamps_becomes_silence():

@@ -9,6 +9,7 @@ from synth import BarTracker, make_clip
 from fcnsync.calibration import Calibration
 from fcnsync.evaluate import baseline_estimate
 from fcnsync.pipeline import detect, extract
+from fcnsync.profile import Follower
 
 FPS = 25
 
@@ -107,6 +108,34 @@ def test_long_file_scored_in_stretches_gives_the_same_answer(tmp_path, tiny_mode
     # each stretch normalises its own lips and audio, so a random network's curve moves a little
     assert np.corrcoef(a.lag_curve, b.lag_curve)[0, 1] > 0.85
     assert len(b.series) >= 20  # one point per second, all stretches together
+
+
+def test_a_search_centred_seconds_away_reads_the_audio_there(tmp_path, tiny_model, monkeypatch):
+    # a drift followed seconds past the search range: the last pieces of a stretch read audio
+    # seconds after its pictures, which must have been decoded by then, not read as missing
+    import fcnsync.pipeline as pipeline
+
+    class Far(Follower):
+        def predict(self, t_s: float) -> int:
+            self.centre = -125  # the audio lags by 5 s
+            return self.centre
+
+    reads = []
+    real = pipeline.audio_on_grid
+
+    def spy(mel, start_s, fps, n):
+        out = real(mel, start_s, fps, n)
+        reads.append((start_s, start_s + n / fps, float(out[:, -1].mean())))
+        return out
+
+    monkeypatch.setattr(pipeline, "Follower", Far)
+    monkeypatch.setattr(pipeline, "audio_on_grid", spy)
+    path = make_clip(tmp_path / "far.mkv", seconds=24.0, seed=5)
+    cal = Calibration(threshold=0.0)
+    detect(path, model=tiny_model, calibration=cal, tracker=BarTracker(), segment_s=5.0)
+    inside = [r for r in reads if r[0] >= 0.1 and r[1] <= 23.9]  # audio that the file has
+    assert len(inside) >= 4
+    assert [r for r in inside if r[2] < 1.0] == []
 
 
 def test_detect_without_a_model_loads_the_shipped_one_once(tmp_path, tiny_model, monkeypatch):

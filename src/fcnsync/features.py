@@ -227,15 +227,40 @@ class MelStream:
         return LogMel(start_s=start, values=values.astype(np.float32), energy=energy)
 
 
-def normalise_mel(mel: LogMel) -> LogMel:
+def normalise_mel(mel: LogMel, reference: LogMel | None = None) -> LogMel:
     """Per-band mean normalisation over the file's audible frames (cepstral mean
-    normalisation's log-mel cousin): removes the microphone's and the room's colouring."""
+    normalisation's log-mel cousin): removes the microphone's and the room's colouring.
+    ``reference``: the frames whose mean is removed (default ``mel``'s own)."""
+    ref_mel = mel if reference is None or len(reference.values) == 0 else reference
     if len(mel.values) == 0:
         return mel
-    level = 20 * np.log10(mel.energy + 1e-6)
+    level = 20 * np.log10(ref_mel.energy + 1e-6)
     audible = level > level.max() - 50.0
-    ref = mel.values[audible].mean(axis=0) if audible.any() else mel.values.mean(axis=0)
+    vals = ref_mel.values
+    ref = vals[audible].mean(axis=0) if audible.any() else vals.mean(axis=0)
     return LogMel(mel.start_s, (mel.values - ref + MEL_OFFSET).astype(np.float32), mel.energy)
+
+
+def join_mel(a: LogMel, b: LogMel) -> LogMel:
+    """One log-mel from two windows of the same stream on the same frame grid, ``b`` ending
+    after ``a``: ``a`` and the frames of ``b`` past its end (frames missing between the two
+    are silence)."""
+    k = int(round((a.end_s - b.start_s) * MEL_RATE_HZ))
+    if len(a.values) == 0:
+        return b
+    if k >= len(b.values):
+        return a
+    vals, energy = b.values[max(k, 0) :], b.energy[max(k, 0) :]
+    if k < 0:
+        vals = np.concatenate([np.full((-k, vals.shape[1]), a.values.min(), np.float32), vals])
+        energy = np.concatenate([np.zeros(-k, np.float32), energy])
+    return LogMel(a.start_s, np.concatenate([a.values, vals]), np.concatenate([a.energy, energy]))
+
+
+def mel_from(mel: LogMel, t_s: float) -> LogMel:
+    """The frames of ``mel`` centred at or after ``t_s``."""
+    k = min(len(mel.values), max(0, int(np.ceil((t_s - mel.start_s) * MEL_RATE_HZ - 1e-6))))
+    return LogMel(mel.start_s + k / MEL_RATE_HZ, mel.values[k:], mel.energy[k:])
 
 
 def mel_of_samples(samples: np.ndarray, start_s: float = 0.0) -> LogMel:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -17,7 +18,9 @@ from .features import (
     LogMel,
     MelStream,
     audio_on_grid,
+    join_mel,
     lip_features,
+    mel_from,
     normalise_mel,
     speech_activity,
     track_on_grid,
@@ -436,12 +439,18 @@ def track_evidence(
     max_lag: int = DEFAULT_MAX_LAG,
     batch_size: int = 16,
     follower: Follower | None = None,
+    around: LogMel | None = None,
 ) -> list[TrackEvidence]:
     """Score every face track of an ``Extracted`` file (or stretch of a file). ``follower``:
-    the file's drift follower, carried from stretch to stretch (default: a new one)."""
+    the file's drift follower, carried from stretch to stretch (default: a new one).
+    ``around``: the file's log-mel around the stretch, reaching further than ``ex.mel``, for a
+    search the follower has centred far from offset 0 (default ``ex.mel``); it is normalised
+    as ``ex.mel`` is, so that what lies inside ``ex.mel`` reads the same."""
     fps = ex.info.fps
     pad = audio_pad_frames(max_lag)
     mel = normalise_mel(ex.mel)
+    wide = ex.mel if around is None else around
+    wide_mels = (normalise_mel(wide, reference=ex.mel), wide)
     follower = follower if follower is not None else Follower(max_lag, model.logit_scale)
     usable: list[tuple[Track, float, Sequence, np.ndarray]] = []
     for tr in ex.tracks:
@@ -461,7 +470,7 @@ def track_evidence(
         level = speech_activity(ex.mel, start - max_lag / fps, fps, n + 2 * max_lag)
         w = frame_weights(seq.valid, level, max_lag)
         st, num, den = followed_stretches(
-            model, seq.lips, seq.valid, (mel, ex.mel), start, fps, max_lag, follower, (sc, w)
+            model, seq.lips, seq.valid, wide_mels, start, fps, max_lag, follower, (sc, w)
         )
         out.append(
             TrackEvidence(
@@ -716,6 +725,16 @@ def decode_from(
     yield _extracted(reader, tracker.finish(), mel_stream.finish(), scene_cuts, timings)
 
 
+def _audio_reach_s(part: Extracted, follower: Follower, max_lag: int) -> float:
+    """How far beyond a stretch, either way, its search may read the audio (seconds): the
+    follower's centre now, as far again as it can move within the stretch (``max_lag`` per
+    piece), the searched lags and the network's context, and a second of slack."""
+    fps = part.info.fps or 25.0
+    pieces = math.ceil(max(part.mel.end_s - part.mel.start_s, 0.0) / FOLLOW_PIECE_S)
+    frames = abs(follower.centre) + max_lag * pieces + audio_pad_frames(max_lag)
+    return frames / fps + 1.0
+
+
 def _score_stretches(
     stretches: Iterable[Extracted],
     model: FCNSyncNet,
@@ -723,23 +742,44 @@ def _score_stretches(
     max_lag: int,
     batch_size: int,
 ) -> tuple[Extracted, list[TrackEvidence]]:
+    """Score the stretches of one file in order. A stretch is scored once the audio after it
+    has been decoded as far as its search may read (``_audio_reach_s``: a drift followed
+    beyond the search range reads audio seconds away from its pictures), or at the end; the
+    audio before it is kept as far back."""
     merged: dict[int, TrackEvidence] = {}
     t_start = time.perf_counter()
     last: Extracted | None = None
     follower = Follower(
         max_lag, model.logit_scale
     )  # one per file: the profile belongs to the file's audio
-    for part in stretches:
+    held: list[Extracted] = []
+    audio: LogMel | None = None
+
+    def score(part: Extracted, audio: LogMel) -> None:
         t0 = time.perf_counter()
-        for ev in track_evidence(part, model, calibration, max_lag, batch_size, follower):
+        around = mel_from(audio, part.mel.start_s - _audio_reach_s(part, follower, max_lag))
+        for ev in track_evidence(part, model, calibration, max_lag, batch_size, follower, around):
             if ev.track_id in merged:
                 merged[ev.track_id].merge(ev)
             else:
                 merged[ev.track_id] = ev
         part.timings_s["model"] = part.timings_s.get("model", 0.0) + time.perf_counter() - t0
+
+    for part in stretches:
+        audio = part.mel if audio is None else join_mel(audio, part.mel)
+        held.append(part)
+        while held and audio.end_s >= held[0].mel.end_s + _audio_reach_s(
+            held[0], follower, max_lag
+        ):
+            score(held.pop(0), audio)
+        # forget the audio that no stretch still to come can read
+        nxt = held[0] if held else part
+        audio = mel_from(audio, nxt.mel.start_s - _audio_reach_s(nxt, follower, max_lag))
         last = part
-    if last is None:
+    if last is None or audio is None:
         raise ValueError("no stretches to score")
+    for part in held:
+        score(part, audio)
     last.timings_s["total"] = time.perf_counter() - t_start
     summary = replace(last, tracks=[])
     return summary, sorted(merged.values(), key=lambda e: e.track_id)
