@@ -15,9 +15,12 @@ FPS = 25.0
 SCALE = 10.0
 
 
-def stretches(profile, seconds: int, seed: int = 0, centre=lambda t: 0, noise: float = 0.15):
-    """One stretch per second, 20 frames with speech, whose lag curve peaks at the offset
-    ``profile(t)`` (frames; the curve searched around ``centre(t)``), plus noise."""
+def stretches(
+    profile, seconds: int, seed: int = 0, centre=lambda t: 0, noise: float = 0.15, height=0.3
+):
+    """One stretch per second, 20 frames with speech, whose lag curve peaks (by ``height``)
+    at the offset ``profile(t)`` (frames; the curve searched around ``centre(t)``), plus
+    noise."""
     rng = np.random.default_rng(seed)
     lags = np.arange(-MAX_LAG, MAX_LAG + 1)
     rows = []
@@ -25,7 +28,7 @@ def stretches(profile, seconds: int, seed: int = 0, centre=lambda t: 0, noise: f
         t = s + 0.5
         c = int(centre(t))
         peak_lag = c - profile(t)  # lag l is offset c - l
-        curve = 0.3 * np.exp(-0.5 * ((lags - peak_lag) / 1.2) ** 2)
+        curve = height * np.exp(-0.5 * ((lags - peak_lag) / 1.2) ** 2)
         curve = curve + noise * rng.standard_normal(len(lags))
         rows.append((t, c, curve))
     n = len(rows)
@@ -279,18 +282,28 @@ def test_a_drift_beyond_the_search_range_is_followed():
     assert prof is not None and prof.drift_frames_per_s == pytest.approx(rate, rel=0.1)
 
 
-def _followed(profile, seconds: int, quiet=lambda t: False) -> Stretches:
+def _followed(profile, seconds: int, quiet=lambda t: False, height=0.3) -> Stretches:
     """Stretches scored as detect scores them: 5-s pieces, each searched where the follower
-    says; seconds where ``quiet(t)`` hold no evidence (no face or no speech)."""
+    says (and, while it is lost, also where it scouts); seconds where ``quiet(t)`` hold no
+    evidence (no face or no speech)."""
     follower = Follower(MAX_LAG, SCALE)
     parts = []
-    for p in range(seconds // 5):
+
+    def piece_at(p: int, c: int) -> Stretches:
         t0 = 5.0 * p
-        c = follower.predict(t0 + 2.5)
-        piece = stretches(profile, seconds, seed=p, centre=lambda t, c=c: c)
+        piece = stretches(profile, seconds, seed=p, centre=lambda t: c, height=height)
         piece = piece.select(np.flatnonzero((piece.t_s >= t0) & (piece.t_s < t0 + 5)))
         silent = np.array([quiet(t) for t in piece.t_s], dtype=bool)
         piece.frames[silent], piece.num[silent], piece.den[silent] = 0, 0, 0
+        return piece
+
+    for p in range(seconds // 5):
+        piece = piece_at(p, follower.predict(5.0 * p + 2.5))
+        other = follower.scout(5.0 * p + 2.5)
+        if other is not None:
+            scouted = piece_at(p, other)
+            if follower.adopt(piece, scouted):
+                piece = scouted
         follower.add(piece)
         parts.append(piece)
     return Stretches.concat(parts, MAX_LAG)
@@ -304,6 +317,23 @@ def test_a_followed_drift_is_carried_through_a_stretch_without_evidence():
     prof = fit_profile(st, SCALE)
     assert prof is not None and prof.kind == "drift"
     assert prof.drift_frames_per_s == pytest.approx(1.0, rel=0.1)
+
+
+def test_a_drift_lost_before_it_was_followed_is_found_again():
+    # 4 % (1 frame per second) after 25 s without a talking face: when faces speak again the
+    # offset is past the search range; the lost search looks in the neighbouring ranges
+    st = _followed(lambda t: 1.0 * t, 120, quiet=lambda t: t < 25, height=0.5)
+    late = st.t_s > 70
+    assert np.all(np.abs(st.centre[late] - st.t_s[late]) < MAX_LAG - 3)
+    prof = fit_profile(st, SCALE)
+    assert prof is not None and prof.kind == "drift"
+    assert prof.drift_frames_per_s == pytest.approx(1.0, rel=0.1)
+
+
+def test_faces_that_never_show_the_offset_do_not_move_the_search():
+    # the offset is nowhere near any range searched: the search is lost but finds nothing
+    st = _followed(lambda t: 500.0, 120, height=0.5)
+    assert np.all(st.centre == 0)
 
 
 def test_a_drift_that_stops_is_not_carried_on():

@@ -416,12 +416,21 @@ def followed_stretches(
     parts = []
     for p0 in range(0, n, piece):
         p1 = min(n, p0 + piece)
-        c = follower.predict(grid_start_s + (p0 + p1) / 2 / fps)
+        t_mid = grid_start_s + (p0 + p1) / 2 / fps
+        c = follower.predict(t_mid)
         if c == 0 and centred is not None:
             sc, w = centred[0][:, p0:p1], centred[1][:, p0:p1]
         else:
             sc, w = score_piece(model, lips, valid, mels, grid_start_s, fps, (p0, p1), c, max_lag)
         st = stretch_sums(sc, w, fps, grid_start_s + p0 / fps, c)
+        other = follower.scout(t_mid)
+        if other is not None:  # lost: this piece is also searched in a neighbouring range
+            sc2, w2 = score_piece(
+                model, lips, valid, mels, grid_start_s, fps, (p0, p1), other, max_lag
+            )
+            st2 = stretch_sums(sc2, w2, fps, grid_start_s + p0 / fps, other)
+            if follower.adopt(st, st2):
+                c, sc, w, st = other, sc2, w2, st2
         follower.add(st)
         parts.append(st)
         # relative lag l at centre c is absolute lag l - c: index i -> i - c

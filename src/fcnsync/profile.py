@@ -45,6 +45,15 @@ FOLLOW_MAX_RATE = 1.5  # frames per second: the fastest drift it follows (4 % is
 COAST_MOVES = 3
 COAST_S = 60.0
 COAST_AGREE = 0.25
+# where the recent evidence shows no offset within the search range although faces spoke (a
+# drift that walked out of it before it was followed, or while no face spoke), the search is
+# lost: each piece is also searched in a neighbouring range, in turn, and the search moves
+# there when that range shows the offset clearly
+SCOUT_MIN_STRETCHES = 8  # seconds with evidence in the recent window before it can be lost
+SCOUT_LOST_PROMINENCE = 0.2  # ... their pooled lag curve stands out less than this: lost
+SCOUT_PROMINENCE = 0.3  # a scouted piece's pooled curve must stand out by this much
+SCOUT_AGREE_SHARE = 0.8  # ... this share of its seconds peak within FOLLOW_AGREE_FRAMES
+SCOUT_BETTER = 0.1  # ... and stand out this much more than the piece searched where it was
 GRID_STEP = 0.25  # frames: resolution of the fitted offsets
 DRIFT_PARAMS = 1.0  # what a drift's rate costs in the BIC, in parameters
 STEP_PARAMS = 10.0  # ... and each change point (3 called most drifts steps: benchmarks/drift.py)
@@ -608,6 +617,7 @@ class Follower:
         self.centre = 0
         self.parts: list[Stretches] = []
         self.moves: list[tuple[float, float, float]] = []  # (time, offset, rate) of each move
+        self.scouted = 0  # neighbouring ranges searched so far while lost
 
     def _coast(self, t_s: float, shown: bool) -> int:
         """The centre where the recent evidence shows no line (``shown`` False) and the last
@@ -674,3 +684,62 @@ class Follower:
             self.moves.append((t_s, pred, b))
             return self.centre
         return self._coast(t_s, shown)
+
+    def scout(self, t_s: float) -> int | None:
+        """Another centre to search the piece at ``t_s`` around, while the search is lost: the
+        last ``FOLLOW_WINDOW_S`` hold at least ``SCOUT_MIN_STRETCHES`` seconds of evidence, no
+        line through their peaks (``FOLLOW_AGREE_SHARE``) and a pooled lag curve that stands
+        out less than ``SCOUT_LOST_PROMINENCE``. The neighbouring ranges are taken in turn
+        (one range up, one down, two up, two down), none further than the fastest followed
+        drift (``FOLLOW_MAX_RATE``) could have gone by ``t_s``. None when not lost."""
+        recent = [p for p in self.parts if len(p.t_s) and p.t_s.max() > t_s - FOLLOW_WINDOW_S]
+        if not recent:
+            return None
+        st = Stretches.concat(recent, self.max_lag)
+        st = st.select(np.flatnonzero(st.frames > 0))
+        if len(st.t_s) < SCOUT_MIN_STRETCHES or np.ptp(st.t_s) < FOLLOW_MIN_SPAN_S:
+            return None
+        if _prominence(st.select(np.flatnonzero(st.centre == self.centre))) >= (
+            SCOUT_LOST_PROMINENCE
+        ):
+            return None
+        peaks = st.centre - (np.argmax(stretch_curves(st), axis=1) - self.max_lag)
+        a, b = _theil_sen(st.t_s, peaks.astype(float), float(st.t_s.mean()))
+        line = a + b * (st.t_s - st.t_s.mean())
+        if np.mean(np.abs(peaks - line) <= FOLLOW_AGREE_FRAMES) >= FOLLOW_AGREE_SHARE:
+            return None
+        width = 2 * self.max_lag + 1
+        reach = FOLLOW_MAX_RATE * t_s + self.max_lag
+        ways = [k * width * sign for k in (1, 2) for sign in (1, -1)]
+        ways = [w for w in ways if abs(self.centre + w) <= reach] or ways[:2]
+        self.scouted += 1
+        return self.centre + ways[(self.scouted - 1) % len(ways)]
+
+    def adopt(self, here: Stretches, there: Stretches) -> bool:
+        """Whether a piece searched around a scouted centre (``there``) shows the offset that
+        the same piece searched where the search was (``here``) does not: its pooled lag curve
+        stands out by ``SCOUT_PROMINENCE``, by ``SCOUT_BETTER`` more than ``here``'s, and
+        ``SCOUT_AGREE_SHARE`` of its seconds peak within ``FOLLOW_AGREE_FRAMES`` of it. If so,
+        the search moves to that offset and forgets the evidence it was lost in."""
+        there_ = there.select(np.flatnonzero(there.frames > 0))
+        here_ = here.select(np.flatnonzero(here.frames > 0))
+        if len(there_.t_s) < 2:
+            return False
+        prom = _prominence(there_)
+        if prom < SCOUT_PROMINENCE or prom < _prominence(here_) + SCOUT_BETTER:
+            return False
+        curve = curve_from_sums(there_.num.sum(axis=0), there_.den.sum(axis=0))
+        best = int(there_.centre[0]) - (int(np.argmax(curve)) - self.max_lag)
+        peaks = there_.centre - (np.argmax(stretch_curves(there_), axis=1) - self.max_lag)
+        if np.mean(np.abs(peaks - best) <= FOLLOW_AGREE_FRAMES) < SCOUT_AGREE_SHARE:
+            return False
+        self.centre, self.parts, self.moves, self.scouted = best, [], [], 0
+        return True
+
+
+def _prominence(st: Stretches) -> float:
+    """How far the pooled lag curve of the stretches peaks above its median (0 for none)."""
+    if len(st.t_s) == 0:
+        return 0.0
+    curve = curve_from_sums(st.num.sum(axis=0), st.den.sum(axis=0))
+    return float(curve.max() - np.median(curve))
