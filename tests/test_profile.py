@@ -382,6 +382,44 @@ def test_verdict_says_in_words_how_the_offset_changes():
     assert profile_verdict(_result("steps")) == "offset changes at 0:08 from -80 ms to -320 ms"
 
 
+def test_a_track_searched_past_the_range_counts_where_its_own_evidence_shows_the_offset():
+    # a 4 % drift over two shots: the first face is searched around 0, where its track is
+    # judged "ok"; the second only where the drift was followed, past the range: undetermined
+    # around 0, yet its seconds belong to the file's drift. A face whose seconds show no
+    # offset where it was searched does not count.
+    from fcnsync.calibration import load_calibration
+    from fcnsync.pipeline import TrackEvidence
+
+    st = _followed(lambda t: 1.0 * t, 60, height=0.5)
+    first, second = st.select(np.flatnonzero(st.t_s < 15)), st.select(np.flatnonzero(st.t_s >= 15))
+    assert second.centre.min() >= MAX_LAG  # searched past the range
+    noise = _followed(lambda t: 500.0, 60, height=0.5)
+    noise = noise.select(np.flatnonzero(noise.t_s >= 15))
+    noise.centre = noise.centre + 40
+
+    def profile_with(later: Stretches) -> Result:
+        res = Result(path="x.mp4", status="ok", offset_ms=280.0, offset_frames=7.0, fps=FPS)
+        res.tracks = [
+            TrackResult(0, 0.0, 15.0, 375, 1.0, 300, [0, 0, 1, 1], 7.0, 280.0, 0.9, "ok", None),
+            TrackResult(
+                1, 15.0, 60.0, 1125, 1.0, 900, [0, 0, 1, 1], None, None, None, "undetermined", None
+            ),
+        ]
+        z = np.zeros(2 * MAX_LAG + 1)
+        evidence = [
+            TrackEvidence(0, 0.0, 15.0, 375, 375, 300, np.zeros(4), z, z, stretches=first),
+            TrackEvidence(1, 15.0, 60.0, 1125, 1125, 900, np.zeros(4), z, z, stretches=later),
+        ]
+        add_profile(res, evidence, load_calibration(), SCALE)
+        return res
+
+    res = profile_with(second)
+    assert res.sync_profile == "drift" and res.segments[-1].end_s > 55
+    assert res.drift_ms_per_min == pytest.approx(1.0 / FPS * 60_000, rel=0.1)
+    res = profile_with(noise)
+    assert res.segments is not None and res.segments[-1].end_s < 15
+
+
 def test_profile_needs_a_determined_answer():
     res = Result(path="x.mp4", status="undetermined", fps=FPS)
     add_profile(res, [], None, SCALE)  # type: ignore[arg-type]

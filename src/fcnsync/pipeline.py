@@ -618,11 +618,17 @@ def add_profile(
     """Fill ``res.sync_profile``, ``segments`` and ``drift_ms_per_min`` from the per-second
     evidence of the tracks that measured an offset (status "ok"), and say in the verdict when
     the offset changes by more than the tolerance (a step at a scene cut of ``cuts_s`` is
-    placed there). Leaves them None when undetermined."""
+    placed there). Tracks searched far from offset 0 count where their own evidence shows the
+    offset (``_followed_offset_shown``). Leaves them None when undetermined."""
     if res.status != "ok" or not res.fps:
         return
     ok = {t.track_id for t in res.tracks if t.status == "ok"}
-    parts = [e.stretches for e in evidence if e.track_id in ok and e.stretches is not None]
+    parts = [
+        e.stretches
+        for e in evidence
+        if e.stretches is not None
+        and (e.track_id in ok or _followed_offset_shown(e.stretches, calibration, logit_scale))
+    ]
     if not parts:
         return
     max_lag = res.max_lag_frames
@@ -656,6 +662,18 @@ def add_profile(
     if prof.kind == "drift" and prof.drift_frames_per_s is not None:
         res.drift_ms_per_min = round(prof.drift_frames_per_s / fps * 1000 * 60, 1)
     res.verdict = profile_verdict(res) or res.verdict
+
+
+def _followed_offset_shown(st: Stretches, calibration: Calibration, logit_scale: float) -> bool:
+    """Whether a track's stretches show an offset with confidence where they were searched:
+    their lag sums added up around each stretch's own centre. A track searched far from
+    offset 0 (a drift followed past the range) is undetermined around 0, where its status is
+    judged, yet its evidence belongs to the file's profile."""
+    if not len(st.t_s) or not st.centre.any():
+        return False
+    curve = curve_from_sums(st.num.sum(axis=0), st.den.sum(axis=0))
+    est = estimate(curve, int(st.frames.sum()), logit_scale)
+    return calibration.probability(est) >= calibration.threshold
 
 
 def clock_text(t_s: float) -> str:
