@@ -48,7 +48,9 @@ COAST_AGREE = 0.25
 # where the recent evidence shows no offset within the search range although faces spoke (a
 # drift that walked out of it before it was followed, or while no face spoke), the search is
 # lost: each piece is also searched in a neighbouring range, in turn, and the search moves
-# there when that range shows the offset clearly
+# there when that range shows the offset clearly. (On benchmarks/drift.py's programmes a 5-s
+# piece's pooled lag curve stands out by 0.42 at the median where the offset is in the range,
+# 0.15 at the 5th percentile; where it is not, by 0.11 at the median, 0.21 at the 95th.)
 SCOUT_MIN_STRETCHES = 8  # seconds with evidence in the recent window before it can be lost
 SCOUT_LOST_PROMINENCE = 0.2  # ... their pooled lag curve stands out less than this: lost
 SCOUT_PROMINENCE = 0.3  # a scouted piece's pooled curve must stand out by this much

@@ -1,0 +1,111 @@
+"""A 4 % speed-up measured by ``detect`` itself on real media: programmes made as
+``benchmarks/drift_fix.py`` makes them (the dev clips' pictures and sound, each clip's sound put
+in sync by its own measured offset, clips joined at a scene cut, H.264 + AAC mp4 at 25 fps),
+their sound then moved by a drift of one frame per second, either sign (4 % at 25 fps: past the
++-15-frame search range within 15 s), or left unchanged as a control. ``benchmarks/drift.py``
+measures the same on cached features scored as one face track; here every shot is its own face
+track, scored stretch by stretch as ``detect`` scores a file, so a drift must be followed
+across shots, across the stretches of a long file and through shots without a talking face.
+
+Prints, per kind, how many programmes were read with the right profile: the speed-up as a
+drift at its rate (within 20 %), the unchanged ones as constant.
+
+    python benchmarks/drift_real.py [--per-kind 8 --minutes 3] [--out DIR]
+
+Each programme's decoded pictures are held in memory (about 3 GB for 3 minutes): run it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from drift_fix import DATA, FPS, make_programme, moved, write
+
+import fcnsync
+from fcnsync.faces import silence_native_stderr
+from fcnsync.pipeline import detect
+
+RATE_FRAMES_PER_S = 1.0  # 4 % at 25 fps: 2400 ms per minute
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--per-kind", type=int, default=8, help="programmes per kind")
+    ap.add_argument("--minutes", type=float, default=3.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = ap.parse_args()
+    silence_native_stderr()
+    model, cal = fcnsync.load_model(device="cpu"), fcnsync.load_calibration()
+    rows = [
+        r
+        for r in csv.DictReader(open(DATA / "manifest.tsv"), delimiter="\t")
+        if r["split"] == "dev" and r["kind"] == "real" and float(r["duration_s"]) >= 3
+    ]
+    clips = []  # the clips read with confidence, with their own offset (as drift_fix.py)
+    for r in rows:
+        res = detect(DATA / r["file"], model=model, calibration=cal)
+        if res.status == "ok" and res.offset_ms is not None and res.sync_profile == "constant":
+            clips.append((DATA / r["file"], res.offset_ms / 1000.0))
+    print(f"{len(clips)} dev clips read with confidence", flush=True)
+    rng = np.random.default_rng(args.seed)
+    tmp = Path(tempfile.mkdtemp(prefix="fcnsync-drift-real-"))
+    cache: dict = {}
+    recs = []
+    for i in range(args.per_kind * 2):
+        kind = "speed-up" if i % 2 == 0 else "unchanged"
+        rate = RATE_FRAMES_PER_S * (1 if rng.random() < 0.5 else -1) if kind == "speed-up" else 0.0
+        base = float(rng.uniform(-3, 3))
+        frames, sound, _, _ = make_programme(
+            clips, rng.permutation(len(clips)), args.minutes, cache
+        )
+        prog = tmp / f"prog{i}.mp4"
+        write(prog, frames, moved(sound, lambda p, rate=rate, base=base: base + rate * p))
+        t0 = time.perf_counter()
+        res = detect(prog, model=model, calibration=cal)
+        truth = rate / FPS * 60_000
+        rec = {
+            "kind": kind,
+            "truth_ms_per_min": truth,
+            "base_frames": round(base, 2),
+            "status": res.status,
+            "profile": res.sync_profile,
+            "drift_ms_per_min": res.drift_ms_per_min,
+            "verdict": res.verdict,
+            "detect_s": round(time.perf_counter() - t0, 1),
+        }
+        if kind == "speed-up":
+            found = res.drift_ms_per_min is not None and res.sync_profile == "drift"
+            rec["right"] = found and abs(res.drift_ms_per_min - truth) <= 0.2 * abs(truth)
+        else:
+            rec["right"] = res.sync_profile == "constant"
+        recs.append(rec)
+        print(json.dumps(rec), flush=True)
+        prog.unlink(missing_ok=True)
+    lines = []
+    for kind, want in (
+        ("speed-up", "a drift at its rate (within 20 %)"),
+        ("unchanged", "constant"),
+    ):
+        rs = [r for r in recs if r["kind"] == kind]
+        k = sum(r["right"] for r in rs)
+        lines.append(
+            f"{kind}: {len(rs)} programmes of {args.minutes:g} min; "
+            f"read as {want}: {k} of {len(rs)}"
+        )
+    text = "\n".join(lines)
+    print(text)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "drift_real.txt").write_text(text + "\n")
+    (out / "drift_real.json").write_text(json.dumps(recs, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
