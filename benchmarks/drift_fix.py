@@ -133,6 +133,33 @@ def moved(sound: np.ndarray, lead_frames) -> np.ndarray:  # noqa: ANN001
     return np.interp(p * RATE, np.arange(len(sound)), sound, left=0.0, right=0.0).astype(np.float32)
 
 
+def confident_clips(
+    model: fcnsync.FCNSyncNet, cal: fcnsync.Calibration
+) -> list[tuple[Path, float]]:
+    """The dev clips of 3 s or more that the model reads with confidence as constant, with
+    their own offset in seconds (as ``benchmarks/drift.py`` keeps them)."""
+    rows = [
+        r
+        for r in csv.DictReader(open(DATA / "manifest.tsv"), delimiter="\t")
+        if r["split"] == "dev" and r["kind"] == "real" and float(r["duration_s"]) >= 3
+    ]
+    clips = []
+    for r in rows:
+        res = detect(DATA / r["file"], model=model, calibration=cal)
+        if res.status == "ok" and res.offset_ms is not None and res.sync_profile == "constant":
+            clips.append((DATA / r["file"], res.offset_ms / 1000.0))
+    print(f"{len(clips)} dev clips read with confidence", flush=True)
+    return clips
+
+
+def save(out: Path, name: str, text: str, recs: list) -> None:
+    """Print the summary and write it (``name``.txt) and the records (``name``.json) to ``out``."""
+    print(text)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.txt").write_text(text + "\n")
+    (out / f"{name}.json").write_text(json.dumps(recs, indent=1) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--per-kind", type=int, default=8, help="programmes per kind (drift, steps)")
@@ -143,18 +170,7 @@ def main() -> None:
     args = ap.parse_args()
     silence_native_stderr()
     model, cal = fcnsync.load_model(device="cpu"), fcnsync.load_calibration()
-    rows = [
-        r
-        for r in csv.DictReader(open(DATA / "manifest.tsv"), delimiter="\t")
-        if r["split"] == "dev" and r["kind"] == "real" and float(r["duration_s"]) >= 3
-    ]
-    # the clips the model reads with confidence, with their own offset (as benchmarks/drift.py)
-    clips = []
-    for r in rows:
-        res = detect(DATA / r["file"], model=model, calibration=cal)
-        if res.status == "ok" and res.offset_ms is not None and res.sync_profile == "constant":
-            clips.append((DATA / r["file"], res.offset_ms / 1000.0))
-    print(f"{len(clips)} dev clips read with confidence", flush=True)
+    clips = confident_clips(model, cal)
     rng = np.random.default_rng(args.seed)
     tmp = Path(args.keep or tempfile.mkdtemp(prefix="fcnsync-drift-fix-"))
     tmp.mkdir(parents=True, exist_ok=True)
@@ -223,12 +239,7 @@ def main() -> None:
             f"(measured as {kind}: {len(right)}); constant within +-1 frame afterwards: "
             f"{len(ok)} of {len(acc)}"
         )
-    text = "\n".join(lines)
-    print(text)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "drift_fix.txt").write_text(text + "\n")
-    (out / "drift_fix.json").write_text(json.dumps(recs, indent=1) + "\n")
+    save(Path(args.out), "drift_fix", "\n".join(lines), recs)
 
 
 if __name__ == "__main__":

@@ -18,14 +18,13 @@ Each programme's decoded pictures are held in memory (about 3 GB for 3 minutes):
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from drift_fix import DATA, FPS, make_programme, moved, write
+from drift_fix import FPS, confident_clips, make_programme, moved, save, write
 
 import fcnsync
 from fcnsync.faces import silence_native_stderr
@@ -43,17 +42,7 @@ def main() -> None:
     args = ap.parse_args()
     silence_native_stderr()
     model, cal = fcnsync.load_model(device="cpu"), fcnsync.load_calibration()
-    rows = [
-        r
-        for r in csv.DictReader(open(DATA / "manifest.tsv"), delimiter="\t")
-        if r["split"] == "dev" and r["kind"] == "real" and float(r["duration_s"]) >= 3
-    ]
-    clips = []  # the clips read with confidence, with their own offset (as drift_fix.py)
-    for r in rows:
-        res = detect(DATA / r["file"], model=model, calibration=cal)
-        if res.status == "ok" and res.offset_ms is not None and res.sync_profile == "constant":
-            clips.append((DATA / r["file"], res.offset_ms / 1000.0))
-    print(f"{len(clips)} dev clips read with confidence", flush=True)
+    clips = confident_clips(model, cal)  # with their own offset
     rng = np.random.default_rng(args.seed)
     tmp = Path(tempfile.mkdtemp(prefix="fcnsync-drift-real-"))
     cache: dict = {}
@@ -99,12 +88,7 @@ def main() -> None:
             f"{kind}: {len(rs)} programmes of {args.minutes:g} min; "
             f"read as {want}: {k} of {len(rs)}"
         )
-    text = "\n".join(lines)
-    print(text)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "drift_real.txt").write_text(text + "\n")
-    (out / "drift_real.json").write_text(json.dumps(recs, indent=1) + "\n")
+    save(Path(args.out), "drift_real", "\n".join(lines), recs)
 
 
 if __name__ == "__main__":
