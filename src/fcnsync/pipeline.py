@@ -782,9 +782,9 @@ def _score_stretches(
     held: list[Extracted] = []
     audio: LogMel | None = None
 
-    def score(part: Extracted, audio: LogMel) -> None:
+    def score(part: Extracted, decoded: LogMel) -> None:
         t0 = time.perf_counter()
-        around = mel_from(audio, part.mel.start_s - _audio_reach_s(part, follower, max_lag))
+        around = mel_from(decoded, part.mel.start_s - _audio_reach_s(part, follower, max_lag))
         for ev in track_evidence(part, model, calibration, max_lag, batch_size, follower, around):
             if ev.track_id in merged:
                 merged[ev.track_id].merge(ev)

@@ -705,7 +705,7 @@ class Follower:
             SCOUT_LOST_PROMINENCE
         ):
             return None
-        peaks = st.centre - (np.argmax(stretch_curves(st), axis=1) - self.max_lag)
+        peaks = _stretch_peaks(st)
         a, b = _theil_sen(st.t_s, peaks.astype(float), float(st.t_s.mean()))
         line = a + b * (st.t_s - st.t_s.mean())
         if np.mean(np.abs(peaks - line) <= FOLLOW_AGREE_FRAMES) >= FOLLOW_AGREE_SHARE:
@@ -730,18 +730,27 @@ class Follower:
         prom = _prominence(there_)
         if prom < SCOUT_PROMINENCE or prom < _prominence(here_) + SCOUT_BETTER:
             return False
-        curve = curve_from_sums(there_.num.sum(axis=0), there_.den.sum(axis=0))
-        best = int(there_.centre[0]) - (int(np.argmax(curve)) - self.max_lag)
-        peaks = there_.centre - (np.argmax(stretch_curves(there_), axis=1) - self.max_lag)
+        best = int(there_.centre[0]) - (int(np.argmax(_pooled_curve(there_))) - self.max_lag)
+        peaks = _stretch_peaks(there_)
         if np.mean(np.abs(peaks - best) <= FOLLOW_AGREE_FRAMES) < SCOUT_AGREE_SHARE:
             return False
         self.centre, self.parts, self.moves, self.scouted = best, [], [], 0
         return True
 
 
+def _pooled_curve(st: Stretches) -> np.ndarray:
+    """The stretches' lag sums added up (relative to their centre): one (2L+1,) lag curve."""
+    return curve_from_sums(st.num.sum(axis=0), st.den.sum(axis=0))
+
+
+def _stretch_peaks(st: Stretches) -> np.ndarray:
+    """(S,) int: the absolute offset at which each stretch's own lag curve peaks."""
+    return st.centre - (np.argmax(stretch_curves(st), axis=1) - st.max_lag)
+
+
 def _prominence(st: Stretches) -> float:
     """How far the pooled lag curve of the stretches peaks above its median (0 for none)."""
     if len(st.t_s) == 0:
         return 0.0
-    curve = curve_from_sums(st.num.sum(axis=0), st.den.sum(axis=0))
+    curve = _pooled_curve(st)
     return float(curve.max() - np.median(curve))
