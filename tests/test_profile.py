@@ -420,6 +420,40 @@ def test_a_track_searched_past_the_range_counts_where_its_own_evidence_shows_the
     assert res.segments is not None and res.segments[-1].end_s < 15
 
 
+def _judged(st: Stretches):
+    from fcnsync.calibration import load_calibration
+    from fcnsync.pipeline import TrackEvidence, track_results
+
+    frames = int(st.frames.sum())
+    z = np.zeros(2 * MAX_LAG + 1)  # nothing searched around offset 0 (all centres >= 2L + 1)
+    ev = TrackEvidence(0, 0.0, 60.0, frames, frames, frames, np.zeros(4), z, z, stretches=st)
+    cal = load_calibration()
+    (track,), _ = track_results([ev], FPS, cal, SCALE)
+    return track, cal.bias_frames
+
+
+def test_a_track_searched_past_the_range_is_judged_where_it_was_searched():
+    # a face that speaks only once a drift has been followed past the searched range shows
+    # nothing around offset 0; where it was searched it shows the offset, and is judged there
+    held = stretches(lambda t: 42.0, 20, centre=lambda t: 40, height=0.5)
+    track, bias = _judged(held)
+    assert track.status == "ok" and track.lag_curve_centre_frames == 40
+    assert track.offset_frames == pytest.approx(42.0 - bias, abs=0.5)
+    # a shot of a 4 % drift, searched where the drift was followed: the one offset that
+    # best fits it lies within the offsets it walked through
+    st = _followed(lambda t: 1.0 * t, 60, height=0.5)
+    shot = st.select(np.flatnonzero((st.t_s >= 40) & (st.t_s < 46)))
+    assert shot.centre.min() > 2 * MAX_LAG
+    track, bias = _judged(shot)
+    assert track.status == "ok" and track.offset_frames is not None
+    assert 40 - 1 <= track.offset_frames + bias <= 46 + 1
+    # the same face's seconds showing nothing where they were searched: undetermined
+    noise = _followed(lambda t: 500.0, 60, height=0.5)
+    noise.centre = noise.centre + 40
+    track, _ = _judged(noise)
+    assert track.status == "undetermined"
+
+
 def test_profile_needs_a_determined_answer():
     res = Result(path="x.mp4", status="undetermined", fps=FPS)
     add_profile(res, [], None, SCALE)  # type: ignore[arg-type]

@@ -34,6 +34,7 @@ from .sync import Estimate, audible, curve_from_sums, estimate, frame_weights
 DEFAULT_MAX_LAG = 15  # frames searched each way (+-600 ms at 25 fps)
 MIN_TRACK_FRAMES = 10  # shorter face tracks are not scored
 SERIES_STEP_S = 1.0  # the evidence-over-time series has one point per this many seconds
+EVIDENCE_KEYS = ("lag_curve", "series", "lag_curve_centre_frames")  # a track's, with evidence
 STRETCH_PARTS = 5  # ... and each second's evidence is kept in this many parts, to place a change
 SEGMENT_S = 60.0  # long files are scored in stretches of this length as they are decoded
 FOLLOW_PIECE_S = 5.0  # a drift is followed by re-centring the search this often (seconds)
@@ -190,6 +191,7 @@ class TrackResult:
     reason: str | None
     lag_curve: list[float] | None = None
     series: list[dict[str, float]] | None = None
+    lag_curve_centre_frames: int | None = None  # the offset at the middle of ``lag_curve``
 
 
 @dataclass
@@ -235,8 +237,8 @@ class Result:
         d = asdict(self)
         if not evidence:
             for tr in d["tracks"]:
-                tr.pop("lag_curve", None)
-                tr.pop("series", None)
+                for key in EVIDENCE_KEYS:
+                    tr.pop(key, None)
         return d
 
 
@@ -525,18 +527,46 @@ def track_results(
         if ev.speech_frames < MIN_SPEECH_FRAMES:
             estimates.append(None)
             continue
-        est = estimate(curve_from_sums(ev.num, ev.den), ev.speech_frames, logit_scale)
+        centre, num, den = _judged_sums(ev)
+        est = estimate(curve_from_sums(num, den), ev.speech_frames, logit_scale)
         conf = calibration.probability(est)
-        off = est.offset_frames - calibration.bias_frames
+        off = est.offset_frames + centre - calibration.bias_frames
         result.offset_frames = round(off, 2)
         result.offset_ms = round(off / fps * 1000, 1)
         result.confidence = round(conf, 4)
         result.status = "ok" if conf >= calibration.threshold else "undetermined"
         result.reason = None if conf >= calibration.threshold else "ambiguous lip-sync evidence"
         result.lag_curve = [round(float(x), 4) for x in est.curve]
+        result.lag_curve_centre_frames = centre
         result.series = ev.series  # type: ignore[assignment]
         estimates.append(est)
     return results, estimates
+
+
+def _judged_sums(ev: TrackEvidence) -> tuple[int, np.ndarray, np.ndarray]:
+    """Where a track is judged: the offset (frames) its search was centred on for most of its
+    speech, and its lag sums over +-max_lag around it, the pieces searched elsewhere counting
+    where their lags overlap. That is offset 0 (the track's own sums) unless a drift was
+    followed past the searched range for most of the track."""
+    st = ev.stretches
+    if st is None or not st.centre.any():
+        return 0, ev.num, ev.den
+    centres, at = np.unique(st.centre, return_inverse=True)
+    speech = np.bincount(at, weights=st.frames, minlength=len(centres))
+    home = speech[centres == 0].sum()
+    if home >= speech.max():
+        return 0, ev.num, ev.den
+    centre = int(centres[np.argmax(speech)])
+    width = len(ev.num)
+    num, den = np.zeros(width), np.zeros(width)
+    for k, c in enumerate(centres):
+        # lag index i searched around c stands for the offset c - (i - L): index i + centre - c
+        d = int(centre - c)
+        lo, hi = max(0, -d), min(width, width - d)
+        if lo < hi:
+            num[lo + d : hi + d] += st.num[at == k].sum(axis=0)[lo:hi]
+            den[lo + d : hi + d] += st.den[at == k].sum(axis=0)[lo:hi]
+    return centre, num, den
 
 
 @lru_cache(maxsize=1)

@@ -37,8 +37,10 @@ def plot_result(
 
     for k, tr in enumerate(t for t in result.tracks if t.lag_curve):
         assert tr.lag_curve is not None
-        # the curve runs over lags -L..L; offsets are minus the lag (positive: audio leads)
-        offsets = [-(i - max_lag) for i in range(len(tr.lag_curve))]
+        # the curve runs over lags -L..L around its centre (0 unless a drift was followed past
+        # the range); offsets are the centre minus the lag (positive: audio leads)
+        centre = tr.lag_curve_centre_frames or 0
+        offsets = [centre - (i - max_lag) for i in range(len(tr.lag_curve))]
         ax1.plot(offsets, tr.lag_curve, label=label(k, f"face {tr.track_id}"))
         if tr.offset_frames is not None:
             ax1.axvline(tr.offset_frames, ls="--", lw=1, color=ax1.lines[-1].get_color())
@@ -49,7 +51,8 @@ def plot_result(
         alpha=0.12,
         label="tolerance (EBU R37)",
     )
-    ax1.set_xlim(-max_lag - 0.5, max_lag + 0.5)
+    centres = [0] + [t.lag_curve_centre_frames or 0 for t in result.tracks if t.lag_curve]
+    ax1.set_xlim(min(centres) - max_lag - 0.5, max(centres) + max_lag + 0.5)
     ax1.set_xlabel("offset, frames (positive: audio leads)")
     ax1.set_ylabel("mean lip-audio evidence")
     ax1.set_title(f"lag curve (search range +-{max_lag} frames)", fontsize=9)

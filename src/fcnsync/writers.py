@@ -14,7 +14,7 @@ from typing import IO, Any, Protocol
 from rich.console import Console
 from rich.table import Table
 
-from .pipeline import Result, TrackResult
+from .pipeline import EVIDENCE_KEYS, Result, TrackResult
 from .profile import Segment
 
 CSV_FIELDS = (
@@ -35,7 +35,7 @@ CSV_FIELDS = (
     "segments",
 )
 FORMATS = ("table", "json", "jsonl", "csv", "parquet")
-EVIDENCE_FIELDS = ("lag_curve", "series")  # in a record only with ``evidence``
+EVIDENCE_FIELDS = EVIDENCE_KEYS  # in a record only with ``evidence``
 PARQUET_PART_ROWS = 64  # records per Parquet part file (a killed run redoes at most these)
 PARQUET_PART_S = 30.0  # ... or what came in this many seconds
 
