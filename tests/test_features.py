@@ -104,7 +104,8 @@ def test_windows_of_one_stream_join_into_the_stream_and_read_the_same_normalised
     for w in windows[1:]:
         joined = join_mel(joined, w)
     assert joined.start_s == whole.start_s
-    assert np.array_equal(joined.values, whole.values)
+    # the same values, up to float rounding (the transform's threading may order sums apart)
+    np.testing.assert_allclose(joined.values, whole.values, rtol=1e-5, atol=1e-5)
     late = mel_from(joined, 5.0)
     assert late.start_s == pytest.approx(5.0) and np.array_equal(late.values, joined.values[350:])
     # normalised as one of its windows is, the joined audio reads the same inside that window
