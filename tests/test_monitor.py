@@ -16,7 +16,6 @@ from synth import BarTracker, make_clip
 import fcnsync
 from fcnsync.calibration import Calibration
 from fcnsync.monitor import AlarmState, DriftWatch, Tolerance, alarm_reading, monitor
-from fcnsync.pipeline import EDGE_REASON
 from fcnsync.remux import shift_audio
 
 
@@ -127,12 +126,8 @@ def test_windows_come_every_hop_with_the_face_scored(tmp_path, serve, tiny_model
     cal = Calibration(threshold=0.0)
     recs = list(monitor(url, tiny_model, cal, window_s=4, hop_s=1, tracker_factory=BarTracker))
     windows = [r for r in recs if r["event"] == "window"]
-    assert len(windows) == 6 and all(w["faces"] == 1 for w in windows)
-    assert all(isinstance(w["confidence"], float) for w in windows)  # the face scored
-    # the random network answers each window, unless its evidence peaks on the searched edge
-    for w in windows:
-        assert isinstance(w["offset_frames"], float) or w["reason"] == EDGE_REASON
-    assert any(w["status"] == "ok" for w in windows)
+    assert len(windows) == 6 and all(w["status"] == "ok" and w["faces"] == 1 for w in windows)
+    assert all(isinstance(w["offset_frames"], float) for w in windows)
     assert all(w["drift"] is None for w in windows)  # 9 s of a constant offset
 
 

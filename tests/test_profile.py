@@ -454,34 +454,6 @@ def test_a_track_searched_past_the_range_is_judged_where_it_was_searched():
     assert track.status == "undetermined"
 
 
-def test_a_peak_on_the_edge_of_the_searched_range_is_not_an_answer():
-    # an offset just past the range peaks on its edge, where it is confident yet may lie
-    # anywhere beyond: undetermined, saying why; an offset within the range is answered. A file
-    # with both is answered by the one measured, whichever is the more confident
-    from types import SimpleNamespace
-
-    from fcnsync.calibration import load_calibration
-    from fcnsync.pipeline import EDGE_REASON, TrackEvidence, summarise_tracks, track_results
-
-    cal = load_calibration()
-    evidence = []
-    for k, (offset, seconds, height) in enumerate(((15.4, 20, 0.5), (12.0, 6, 0.3))):
-        st = stretches(lambda t, o=offset: o, seconds, seed=k, height=height)
-        n = int(st.frames.sum())
-        num, den = st.num.sum(axis=0), st.den.sum(axis=0)
-        evidence.append(TrackEvidence(k, 0.0, 20.0, n, n, n, np.zeros(4), num, den, stretches=st))
-    edge, inside = track_results(evidence, FPS, cal, SCALE)[0]
-    assert edge.status == "undetermined" and edge.reason == EDGE_REASON
-    assert edge.confidence is not None and edge.confidence >= cal.threshold
-    assert inside.status == "ok" and inside.offset_frames is not None
-    assert inside.offset_frames + cal.bias_frames == pytest.approx(12.0, abs=1.0)
-    assert edge.confidence > inside.confidence
-    info = SimpleNamespace(fps=FPS, duration_s=20.0)
-    ex = SimpleNamespace(info=info, video_start_s=0.0, video_end_s=20.0, video_frames=500)
-    res = summarise_tracks("x.mp4", ex, [edge, inside], MAX_LAG, 0.1)  # type: ignore[arg-type]
-    assert res.status == "ok" and res.offset_frames == inside.offset_frames
-
-
 def test_profile_needs_a_determined_answer():
     res = Result(path="x.mp4", status="undetermined", fps=FPS)
     add_profile(res, [], None, SCALE)  # type: ignore[arg-type]

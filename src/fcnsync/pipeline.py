@@ -34,8 +34,6 @@ from .sync import Estimate, audible, curve_from_sums, estimate, frame_weights
 DEFAULT_MAX_LAG = 15  # frames searched each way (+-600 ms at 25 fps)
 MIN_TRACK_FRAMES = 10  # shorter face tracks are not scored
 SERIES_STEP_S = 1.0  # the evidence-over-time series has one point per this many seconds
-AMBIGUOUS_REASON = "ambiguous lip-sync evidence"
-EDGE_REASON = "offset at the edge of the searched range"  # the peak may lie beyond it
 EVIDENCE_KEYS = ("lag_curve", "series", "lag_curve_centre_frames")  # a track's, with evidence
 STRETCH_PARTS = 5  # ... and each second's evidence is kept in this many parts, to place a change
 SEGMENT_S = 60.0  # long files are scored in stretches of this length as they are decoded
@@ -536,11 +534,8 @@ def track_results(
         result.offset_frames = round(off, 2)
         result.offset_ms = round(off / fps * 1000, 1)
         result.confidence = round(conf, 4)
-        # a peak on the edge of the searched lags may lie beyond it: not a measured offset
-        at_edge = abs(est.lag_frames) == est.max_lag
-        ok = conf >= calibration.threshold and not at_edge
-        result.status = "ok" if ok else "undetermined"
-        result.reason = None if ok else (EDGE_REASON if at_edge else AMBIGUOUS_REASON)
+        result.status = "ok" if conf >= calibration.threshold else "undetermined"
+        result.reason = None if conf >= calibration.threshold else "ambiguous lip-sync evidence"
         result.lag_curve = [round(float(x), 4) for x in est.curve]
         result.lag_curve_centre_frames = centre
         result.series = ev.series  # type: ignore[assignment]
@@ -890,7 +885,7 @@ def summarise_tracks(
     elif not scored:
         res.reason = tracks[0].reason or "no speech"
     else:
-        best = max(scored, key=lambda t: (t.status == "ok", t.confidence or 0.0, t.speech_frames))
+        best = max(scored, key=lambda t: (t.confidence or 0.0, t.speech_frames))
         res.confidence = best.confidence
         res.status = best.status
         res.reason = best.reason
