@@ -454,6 +454,30 @@ def test_a_track_searched_past_the_range_is_judged_where_it_was_searched():
     assert track.status == "undetermined"
 
 
+@pytest.mark.parametrize(("peak", "suffix"), [(0, True), (30, True), (3, False)])
+def test_an_answer_on_the_edge_of_the_searched_range_says_or_more(peak, suffix):
+    # a lag curve peaking on its first or last lag: the offset is there or beyond
+    from types import SimpleNamespace
+
+    from fcnsync.pipeline import summarise_tracks
+
+    curve = [0.0] * (2 * MAX_LAG + 1)
+    curve[peak] = 0.5
+    off = float(MAX_LAG - peak)  # offset = -lag
+    track = TrackResult(
+        0, 0.0, 20.0, 500, 1.0, 400, [0, 0, 1, 1], off, off * 40, 0.99, "ok", None, curve
+    )
+    ex = SimpleNamespace(
+        info=SimpleNamespace(fps=FPS, duration_s=20.0),
+        video_start_s=0.0,
+        video_end_s=20.0,
+        video_frames=500,
+    )
+    res = summarise_tracks("x.mp4", ex, [track], MAX_LAG, 0.1)  # type: ignore[arg-type]
+    assert res.status == "ok" and res.offset_frames == off
+    assert res.verdict.endswith("or more (the edge of the searched range)") == suffix
+
+
 def test_profile_needs_a_determined_answer():
     res = Result(path="x.mp4", status="undetermined", fps=FPS)
     add_profile(res, [], None, SCALE)  # type: ignore[arg-type]

@@ -259,6 +259,15 @@ def verdict_text(offset_ms: float, offset_frames: float) -> str:
     return f"audio {side} video by {abs(offset_ms):.0f} ms ({abs(offset_frames):.1f} frames)"
 
 
+def _peaks_on_edge(track: TrackResult) -> bool:
+    """Whether a track's lag curve peaks on its first or last lag: the offset is there or
+    beyond, past the searched range."""
+    curve = track.lag_curve
+    if not curve:
+        return False
+    return int(np.argmax(curve)) in (0, len(curve) - 1)
+
+
 def error_result(path: str, message: str, elapsed_s: float | None = None) -> Result:
     return Result(
         path=path, status="error", error=message, verdict=f"error: {message}", elapsed_s=elapsed_s
@@ -878,6 +887,7 @@ def summarise_tracks(
         max_lag_frames=max_lag,
     )
     scored = [t for t in tracks if t.confidence is not None]
+    on_edge = False
     if ex.video_frames < 2 * max_lag:
         res.reason = f"clip too short for the searched range (+-{max_lag} frames)"
     elif not tracks:
@@ -892,8 +902,11 @@ def summarise_tracks(
         if best.status == "ok":  # an undetermined answer gives no number to act on
             res.offset_frames = best.offset_frames
             res.offset_ms = best.offset_ms
+            on_edge = _peaks_on_edge(best)
     if res.status == "ok" and res.offset_ms is not None and res.offset_frames is not None:
         res.verdict = verdict_text(res.offset_ms, res.offset_frames)
+        if on_edge:
+            res.verdict += " or more (the edge of the searched range)"
     else:
         res.verdict = f"undetermined: {res.reason}"
     return res
