@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fcnsync.sync import SILENCE_WEIGHT, audible, estimate, frame_weights, lag_curve
+from fcnsync.sync import SILENCE_WEIGHT, audible, estimate, frame_weights, lag_curve, recentred
 
 
 @pytest.mark.parametrize("lag", [-7, -1, 0, 2, 9])
@@ -51,3 +51,13 @@ def test_moving_lips_against_silence_count_against_a_lag():
     assert int(np.argmax(lag_curve(scores, w))) == 2
     speech_only = np.where(w > SILENCE_WEIGHT, w, 0.0)
     assert int(np.argmax(lag_curve(scores, speech_only))) == 1
+
+
+def test_lag_sums_recentred_on_another_offset_keep_each_offset_in_place():
+    # a search centred on offset c: lag index i stands for offset c - (i - L). Read around
+    # c + 2, each offset moves two indices up; those beyond the new range fall out, 0 comes in
+    sums = np.arange(1.0, 8.0)  # L = 3
+    assert recentred(sums, 2).tolist() == [0, 0, 1, 2, 3, 4, 5]
+    assert recentred(sums, -3).tolist() == [4, 5, 6, 7, 0, 0, 0]
+    assert recentred(sums, 0).tolist() == sums.tolist()
+    assert not recentred(sums, 7).any()

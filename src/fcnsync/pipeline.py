@@ -29,7 +29,7 @@ from .inference import CONTEXT_FRAMES, Sequence, audio_pad_frames, score_sequenc
 from .media import ArrayMedia, MediaInfo, MediaReader, VideoFrame
 from .model import FCNSyncNet, load_model
 from .profile import VARYING, Follower, Segment, Stretches, fit_profile, residual_sums
-from .sync import Estimate, audible, curve_from_sums, estimate, frame_weights
+from .sync import Estimate, audible, curve_from_sums, estimate, frame_weights, recentred
 
 DEFAULT_MAX_LAG = 15  # frames searched each way (+-600 ms at 25 fps)
 MIN_TRACK_FRAMES = 10  # shorter face tracks are not scored
@@ -444,11 +444,8 @@ def followed_stretches(
                 c, sc, w, st = other, sc2, w2, st2
         follower.add(st)
         parts.append(st)
-        # relative lag l at centre c is absolute lag l - c: index i -> i - c
-        lo, hi = max(0, c), min(width, width + c)
-        if lo < hi:
-            num[lo - c : hi - c] += (sc * w).sum(axis=1)[lo:hi]
-            den[lo - c : hi - c] += w.sum(axis=1)[lo:hi]
+        num += recentred((sc * w).sum(axis=1), -c)
+        den += recentred(w.sum(axis=1), -c)
     return Stretches.concat(parts, max_lag), num, den
 
 
@@ -566,15 +563,10 @@ def _judged_sums(ev: TrackEvidence) -> tuple[int, np.ndarray, np.ndarray]:
     if home >= speech.max():
         return 0, ev.num, ev.den
     centre = int(centres[np.argmax(speech)])
-    width = len(ev.num)
-    num, den = np.zeros(width), np.zeros(width)
+    num, den = np.zeros(len(ev.num)), np.zeros(len(ev.den))
     for k, c in enumerate(centres):
-        # lag index i searched around c stands for the offset c - (i - L): index i + centre - c
-        d = int(centre - c)
-        lo, hi = max(0, -d), min(width, width - d)
-        if lo < hi:
-            num[lo + d : hi + d] += st.num[at == k].sum(axis=0)[lo:hi]
-            den[lo + d : hi + d] += st.den[at == k].sum(axis=0)[lo:hi]
+        num += recentred(st.num[at == k].sum(axis=0), centre - int(c))
+        den += recentred(st.den[at == k].sum(axis=0), centre - int(c))
     return centre, num, den
 
 

@@ -83,6 +83,18 @@ def curve_from_sums(weighted: np.ndarray, total: np.ndarray) -> np.ndarray:
     return curve.astype(np.float32)
 
 
+def recentred(sums: np.ndarray, by: int) -> np.ndarray:
+    """(2L+1,) lag sums of a search centred on offset c, read around offset c + ``by``: lag
+    index i becomes i + ``by`` (lag l stands for the offset c - l); lags that fall outside are
+    dropped and those not searched are 0."""
+    out = np.zeros_like(sums)
+    n = len(sums)
+    lo, hi = max(0, -by), min(n, n - by)
+    if lo < hi:
+        out[lo + by : hi + by] = sums[lo:hi]
+    return out
+
+
 def estimate(curve: np.ndarray, frames_used: int, logit_scale: float) -> Estimate:
     """Offset at the curve's peak with parabolic sub-frame refinement, plus peak evidence."""
     max_lag = (len(curve) - 1) // 2
