@@ -16,6 +16,7 @@ resampled track would do). Only clips the model reads with confidence (status ok
     python benchmarks/drift.py [--reps-1 20 --reps-3 20 --reps-10 6] [--out benchmarks/results]
     python benchmarks/drift.py --dump DIR ...   # keep each programme's evidence; then
     python benchmarks/drift.py --refit benchmarks/results/drift.json   # refit it, no scoring
+    python benchmarks/drift.py --refit ... --cut-prior 5   # ... with other odds for a cut
 
 The fix round trip of drifted and stepped programmes, made as real media files, is
 ``benchmarks/drift_fix.py``.
@@ -33,10 +34,11 @@ from pathlib import Path
 import numpy as np
 
 import fcnsync
+import fcnsync.profile
 from fcnsync.cache import cache_path
 from fcnsync.features import MEL_RATE_HZ, LogMel, lip_features, normalise_mel, track_on_grid
 from fcnsync.pipeline import MIN_TRACK_FRAMES, followed_stretches, score_piece
-from fcnsync.profile import Evidence, Follower, Stretches, fit_profile
+from fcnsync.profile import CUT_PRIOR, Evidence, Follower, Stretches, fit_profile
 from fcnsync.sync import curve_from_sums, estimate
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "avdata"
@@ -425,7 +427,18 @@ def main() -> None:
         default="",
         help="a drift.json of a run made with --dump: refit its programmes' evidence, no scoring",
     )
+    ap.add_argument(
+        "--cut-prior",
+        type=float,
+        default=None,
+        help=f"with --refit: the log-odds a change at a scene cut is preferred by "
+        f"(fcnsync.profile.CUT_PRIOR, {CUT_PRIOR:g})",
+    )
     args = ap.parse_args()
+    if args.cut_prior is not None:
+        if not args.refit:
+            ap.error("--cut-prior needs --refit")
+        fcnsync.profile.CUT_PRIOR = args.cut_prior
     if args.refit:
         recs = refit(json.loads(Path(args.refit).read_text()))
         write(recs, Path(args.out))
