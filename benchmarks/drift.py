@@ -38,7 +38,14 @@ import fcnsync.profile
 from fcnsync.cache import cache_path
 from fcnsync.features import MEL_RATE_HZ, LogMel, lip_features, normalise_mel, track_on_grid
 from fcnsync.pipeline import MIN_TRACK_FRAMES, followed_stretches, score_piece
-from fcnsync.profile import CUT_PRIOR, Evidence, Follower, Stretches, fit_profile
+from fcnsync.profile import (
+    CUT_PRIOR,
+    Evidence,
+    Follower,
+    Stretches,
+    fit_profile,
+    stretch_curves,
+)
 from fcnsync.sync import curve_from_sums, estimate
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "avdata"
@@ -319,6 +326,34 @@ def misses(recs: list[dict]) -> list[str]:
     ]
 
 
+def seconds_near_steps(recs: list[dict]) -> list[str]:
+    """How often one second of evidence shows the offset of its side of a step of 3 frames or
+    more (programmes run with ``--dump``): the share of the seconds whose middle lies 1 to 4 s
+    before or after the change that peak within 1 frame of that side's level (the median peak
+    of the seconds more than 3 s away on that side)."""
+    near: dict[str, list[bool]] = {"before": [], "after": []}
+    for r in recs:
+        if not (r["kind"].startswith("steps") and abs(r["truth_step_frames"]) >= 3 and "dump" in r):
+            continue
+        st, _, _ = dumped(r)
+        st = st.select(np.flatnonzero(st.frames > 0))
+        peaks = st.centre - (np.argmax(stretch_curves(st), axis=1) - st.max_lag)
+        rel = st.t_s - r["truth_change_s"]
+        if (rel < -3).sum() == 0 or (rel > 3).sum() == 0:
+            continue
+        before, after = np.median(peaks[rel < -3]), np.median(peaks[rel > 3])
+        near["before"] += list(np.abs(peaks[(rel >= -4) & (rel < -1)] - before) <= 1)
+        near["after"] += list(np.abs(peaks[(rel > 1) & (rel <= 4)] - after) <= 1)
+    if not near["before"]:
+        return []
+    share = {k: 100 * float(np.mean(v)) if v else 0.0 for k, v in near.items()}
+    return [
+        f"seconds near a step of 3 frames or more that peak within 1 frame of their side's "
+        f"level: 1-4 s before {share['before']:.0f} %, 1-4 s after {share['after']:.0f} % "
+        f"({len(near['before'])} and {len(near['after'])} seconds)"
+    ]
+
+
 def found(r: dict) -> bool:
     """Whether a programme's change was found as the targets ask: a drift at its rate (within
     20 % or 10 ms per minute), a step at its time (within 1 s) and size (within 1 frame), an
@@ -475,7 +510,7 @@ def main() -> None:
 
 
 def write(recs: list[dict], out: Path) -> None:
-    lines = summarise(recs) + targets(recs) + misses(recs)
+    lines = summarise(recs) + targets(recs) + misses(recs) + seconds_near_steps(recs)
     fit = [r["fit_s"] for r in recs if r["minutes"] == 10]
     score = [r["score_s"] for r in recs if r["minutes"] == 10]
     if fit:
