@@ -44,7 +44,7 @@ from fcnsync.profile import (
     Follower,
     Stretches,
     fit_profile,
-    stretch_curves,
+    stretch_peaks,
 )
 from fcnsync.sync import curve_from_sums, estimate
 
@@ -337,7 +337,7 @@ def seconds_near_steps(recs: list[dict]) -> list[str]:
             continue
         st, _, _ = dumped(r)
         st = st.select(np.flatnonzero(st.frames > 0))
-        peaks = st.centre - (np.argmax(stretch_curves(st), axis=1) - st.max_lag)
+        peaks = stretch_peaks(st)
         rel = st.t_s - r["truth_change_s"]
         if (rel < -3).sum() == 0 or (rel > 3).sum() == 0:
             continue

@@ -705,7 +705,7 @@ class Follower:
             SCOUT_LOST_PROMINENCE
         ):
             return None
-        peaks = _stretch_peaks(st)
+        peaks = stretch_peaks(st)
         a, b = _theil_sen(st.t_s, peaks.astype(float), float(st.t_s.mean()))
         line = a + b * (st.t_s - st.t_s.mean())
         if np.mean(np.abs(peaks - line) <= FOLLOW_AGREE_FRAMES) >= FOLLOW_AGREE_SHARE:
@@ -731,7 +731,7 @@ class Follower:
         if prom < SCOUT_PROMINENCE or prom < _prominence(here_) + SCOUT_BETTER:
             return False
         best = int(there_.centre[0]) - (int(np.argmax(_pooled_curve(there_))) - self.max_lag)
-        peaks = _stretch_peaks(there_)
+        peaks = stretch_peaks(there_)
         if np.mean(np.abs(peaks - best) <= FOLLOW_AGREE_FRAMES) < SCOUT_AGREE_SHARE:
             return False
         self.centre, self.parts, self.moves, self.scouted = best, [], [], 0
@@ -743,7 +743,7 @@ def _pooled_curve(st: Stretches) -> np.ndarray:
     return curve_from_sums(st.num.sum(axis=0), st.den.sum(axis=0))
 
 
-def _stretch_peaks(st: Stretches) -> np.ndarray:
+def stretch_peaks(st: Stretches) -> np.ndarray:
     """(S,) int: the absolute offset at which each stretch's own lag curve peaks."""
     return st.centre - (np.argmax(stretch_curves(st), axis=1) - st.max_lag)
 
