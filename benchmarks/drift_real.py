@@ -101,9 +101,12 @@ def main() -> None:
         rs = [r for r in recs if r["kind"] == kind]
         k = sum(r["right"] for r in rs)
         wrong = sum(r["status"] == "ok" and not r["right"] for r in rs)
+        unsure = sum(r["status"] == "undetermined" for r in rs)
+        failed = len(rs) - k - wrong - unsure  # status "error": detect could not read it
         lines.append(
             f"{kind}: {len(rs)} programmes of {args.minutes:g} min; read as {want}: {k} of "
-            f"{len(rs)}; answered otherwise {wrong}, undetermined {len(rs) - k - wrong}"
+            f"{len(rs)}; answered otherwise {wrong}, undetermined {unsure}"
+            + (f", failed {failed}" if failed else "")
         )
     save(Path(args.out), args.name, "\n".join(lines), recs)
 

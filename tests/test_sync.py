@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fcnsync.sync import SILENCE_WEIGHT, audible, estimate, frame_weights, lag_curve, recentred
+from fcnsync.sync import (
+    SILENCE_WEIGHT,
+    audible,
+    estimate,
+    frame_weights,
+    lag_curve,
+    peaks_on_edge,
+    recentred,
+)
 
 
 @pytest.mark.parametrize("lag", [-7, -1, 0, 2, 9])
@@ -61,3 +69,20 @@ def test_lag_sums_recentred_on_another_offset_keep_each_offset_in_place():
     assert recentred(sums, -3).tolist() == [4, 5, 6, 7, 0, 0, 0]
     assert recentred(sums, 0).tolist() == sums.tolist()
     assert not recentred(sums, 7).any()
+
+
+@pytest.mark.parametrize(("peak", "edge"), [(0, True), (1, False), (5, False), (6, True)])
+def test_a_curve_peaking_on_its_first_or_last_lag_is_on_the_edge_and_not_refined(peak, edge):
+    # the peak's lower neighbour is higher than its upper one: off the edge, the parabola
+    # through the three moves the answer toward the lower lag; on the edge, the whole lag
+    curve = np.zeros(7, np.float32)  # L = 3
+    curve[peak] = 1.0
+    if peak > 0:
+        curve[peak - 1] = 0.8
+    if peak < 6:
+        curve[peak + 1] = 0.4
+    assert peaks_on_edge(curve) == edge
+    est = estimate(curve, 100, 10.0)
+    assert est.lag_frames == peak - 3
+    refined = est.offset_frames + est.lag_frames  # minus the sub-frame part
+    assert (refined == 0) == edge and (edge or refined > 0)

@@ -29,7 +29,15 @@ from .inference import CONTEXT_FRAMES, Sequence, audio_pad_frames, score_sequenc
 from .media import ArrayMedia, MediaInfo, MediaReader, VideoFrame
 from .model import FCNSyncNet, load_model
 from .profile import VARYING, Follower, Segment, Stretches, fit_profile, residual_sums
-from .sync import Estimate, audible, curve_from_sums, estimate, frame_weights, recentred
+from .sync import (
+    Estimate,
+    audible,
+    curve_from_sums,
+    estimate,
+    frame_weights,
+    peaks_on_edge,
+    recentred,
+)
 
 DEFAULT_MAX_LAG = 15  # frames searched each way (+-600 ms at 25 fps)
 MIN_TRACK_FRAMES = 10  # shorter face tracks are not scored
@@ -257,15 +265,6 @@ def verdict_text(offset_ms: float, offset_frames: float) -> str:
         return f"audio and video in sync (offset {offset_ms:+.0f} ms, {offset_frames:+.1f} frames)"
     side = "leads" if offset_ms > 0 else "lags"
     return f"audio {side} video by {abs(offset_ms):.0f} ms ({abs(offset_frames):.1f} frames)"
-
-
-def _peaks_on_edge(track: TrackResult) -> bool:
-    """Whether a track's lag curve peaks on its first or last lag: the offset is there or
-    beyond, past the searched range."""
-    curve = track.lag_curve
-    if not curve:
-        return False
-    return int(np.argmax(curve)) in (0, len(curve) - 1)
 
 
 def error_result(path: str, message: str, elapsed_s: float | None = None) -> Result:
@@ -894,7 +893,7 @@ def summarise_tracks(
         if best.status == "ok":  # an undetermined answer gives no number to act on
             res.offset_frames = best.offset_frames
             res.offset_ms = best.offset_ms
-            on_edge = _peaks_on_edge(best)
+            on_edge = peaks_on_edge(best.lag_curve) if best.lag_curve else False
     if res.status == "ok" and res.offset_ms is not None and res.offset_frames is not None:
         res.verdict = verdict_text(res.offset_ms, res.offset_frames)
         if on_edge:

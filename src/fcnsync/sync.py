@@ -95,12 +95,18 @@ def recentred(sums: np.ndarray, by: int) -> np.ndarray:
     return out
 
 
+def peaks_on_edge(curve: np.ndarray | list[float]) -> bool:
+    """Whether a lag curve (2L+1,) peaks on its first or last lag: the offset is there or
+    beyond the searched range, and no parabola through the peak refines it."""
+    return int(np.argmax(curve)) in (0, len(curve) - 1)
+
+
 def estimate(curve: np.ndarray, frames_used: int, logit_scale: float) -> Estimate:
     """Offset at the curve's peak with parabolic sub-frame refinement, plus peak evidence."""
     max_lag = (len(curve) - 1) // 2
     i = int(np.argmax(curve))
     frac = 0.0
-    if 0 < i < len(curve) - 1:
+    if not peaks_on_edge(curve):
         y0, y1, y2 = float(curve[i - 1]), float(curve[i]), float(curve[i + 1])
         denom = y0 - 2 * y1 + y2
         if denom < 0:
