@@ -16,7 +16,7 @@ resampled track would do). Only clips the model reads with confidence (status ok
     python benchmarks/drift.py [--reps-1 20 --reps-3 20 --reps-10 6] [--out benchmarks/results]
     python benchmarks/drift.py --dump DIR ...   # keep each programme's evidence; then
     python benchmarks/drift.py --refit benchmarks/results/drift.json   # refit it, no scoring
-    python benchmarks/drift.py --refit ... --cut-prior 5   # ... with other odds for a cut
+    python benchmarks/drift.py --refit ... --set CUT_PRIOR=5   # ... with a profile constant changed
 
 The fix round trip of drifted and stepped programmes, made as real media files, is
 ``benchmarks/drift_fix.py``.
@@ -221,7 +221,7 @@ def run_one(model, clips, minutes, kind, size, rng, dump: Path | None = None) ->
     t1 = time.perf_counter()
     # detect passes the scene cuts it finds; here the joins between clips stand for them
     # (benchmarks/drift_fix.py measures the same on real media, cuts found by detect)
-    prof = fit_profile(st, model.logit_scale, cuts_s=prog.cuts_s)
+    prof = fitted(st, model.logit_scale, prog.cuts_s)
     t2 = time.perf_counter()
     rec = {
         "minutes": minutes,
@@ -263,6 +263,15 @@ def judged(rec: dict, prof) -> dict:
     return rec
 
 
+def fitted(st: Stretches, scale: float, cuts: list[float]):
+    """``profile.fit_profile`` with the module's constants as they are now (``--set``), its
+    parameter costs included, rather than as its defaults were bound."""
+    p = fcnsync.profile
+    return fit_profile(
+        st, scale, drift_params=p.DRIFT_PARAMS, step_params=p.STEP_PARAMS, cuts_s=cuts
+    )
+
+
 def dumped(rec: dict) -> tuple[Stretches, float, list[float]]:
     """The evidence a record's programme left (``--dump``): its stretches, the model's logit
     scale and the programme's cuts."""
@@ -281,7 +290,7 @@ def refit(recs: list[dict]) -> list[dict]:
     for rec in recs:
         st, scale, cuts = dumped(rec)
         t0 = time.perf_counter()
-        prof = fit_profile(st, scale, cuts_s=cuts)
+        prof = fitted(st, scale, cuts)
         rec["fit_s"] = time.perf_counter() - t0
         out.append(judged(rec, prof))
     return out
@@ -308,7 +317,7 @@ def misses(recs: list[dict]) -> list[str]:
             other += 1  # called constant or drift, a change too many, or a size off
             continue
         st, scale, cuts = dumped(r)
-        prof = fit_profile(st, scale, cuts_s=cuts)
+        prof = fitted(st, scale, cuts)
         ev = Evidence(st, prof.temperature)  # a stretch without frames gains nothing either way
         before, after = prof.segments[0][2], prof.segments[1][2]
         gain = ev.at(np.full(len(st.t_s), before)) - ev.at(np.full(len(st.t_s), after))
@@ -463,17 +472,27 @@ def main() -> None:
         help="a drift.json of a run made with --dump: refit its programmes' evidence, no scoring",
     )
     ap.add_argument(
-        "--cut-prior",
-        type=float,
-        default=None,
-        help=f"with --refit: the log-odds a change at a scene cut is preferred by "
-        f"(fcnsync.profile.CUT_PRIOR, {CUT_PRIOR:g})",
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="with --refit: refit with one of fcnsync.profile's numeric constants changed, e.g. "
+        f"CUT_PRIOR=5 (the log-odds a change at a scene cut is preferred by, {CUT_PRIOR:g}) or "
+        "STEP_PARAMS=8; repeat for several",
     )
     args = ap.parse_args()
-    if args.cut_prior is not None:
-        if not args.refit:
-            ap.error("--cut-prior needs --refit")
-        fcnsync.profile.CUT_PRIOR = args.cut_prior
+    if args.set and not args.refit:
+        ap.error("--set needs --refit")
+    for item in args.set:
+        name, _, value = item.partition("=")
+        old = getattr(fcnsync.profile, name, None)
+        if not name.isupper() or isinstance(old, bool) or not isinstance(old, int | float):
+            ap.error(f"--set {item}: {name!r} is not a numeric constant of fcnsync.profile")
+        try:
+            setattr(fcnsync.profile, name, type(old)(value))
+        except ValueError:
+            kind = "an integer" if isinstance(old, int) else "a number"
+            ap.error(f"--set {item}: {value!r} is not {kind}")
     if args.refit:
         recs = refit(json.loads(Path(args.refit).read_text()))
         write(recs, Path(args.out))
