@@ -38,14 +38,7 @@ import fcnsync.profile
 from fcnsync.cache import cache_path
 from fcnsync.features import MEL_RATE_HZ, LogMel, lip_features, normalise_mel, track_on_grid
 from fcnsync.pipeline import MIN_TRACK_FRAMES, followed_stretches, score_piece
-from fcnsync.profile import (
-    CUT_PRIOR,
-    Evidence,
-    Follower,
-    Stretches,
-    fit_profile,
-    stretch_peaks,
-)
+from fcnsync.profile import Evidence, Follower, Profile, Stretches, fit_profile, stretch_peaks
 from fcnsync.sync import curve_from_sums, estimate
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "avdata"
@@ -263,7 +256,7 @@ def judged(rec: dict, prof) -> dict:
     return rec
 
 
-def fitted(st: Stretches, scale: float, cuts: list[float]):
+def fitted(st: Stretches, scale: float, cuts: list[float]) -> Profile | None:
     """``profile.fit_profile`` with the module's constants as they are now (``--set``), its
     parameter costs included, rather than as its defaults were bound."""
     p = fcnsync.profile
@@ -477,8 +470,9 @@ def main() -> None:
         default=[],
         metavar="NAME=VALUE",
         help="with --refit: refit with one of fcnsync.profile's numeric constants changed, e.g. "
-        f"CUT_PRIOR=5 (the log-odds a change at a scene cut is preferred by, {CUT_PRIOR:g}) or "
-        "STEP_PARAMS=8; repeat for several",
+        "CUT_PRIOR=5 (the log-odds a change at a scene cut is preferred by, "
+        f"{fcnsync.profile.CUT_PRIOR:g}) or STEP_PARAMS=8; repeat for several. A constant "
+        "derived from another at import (MIN_DRIFT_SPAN_S from MIN_SEGMENT_S) keeps its value",
     )
     args = ap.parse_args()
     if args.set and not args.refit:

@@ -84,5 +84,5 @@ def test_a_curve_peaking_on_its_first_or_last_lag_is_on_the_edge_and_not_refined
     assert peaks_on_edge(curve) == edge
     est = estimate(curve, 100, 10.0)
     assert est.lag_frames == peak - 3
-    refined = est.offset_frames + est.lag_frames  # minus the sub-frame part
-    assert (refined == 0) == edge and (edge or refined > 0)
+    frac = -(est.offset_frames + est.lag_frames)  # the sub-frame part (offset = -(lag + frac))
+    assert (frac == 0) == edge and (edge or frac < 0)
